@@ -1,0 +1,147 @@
+"""Configuration: defaults + YAML file (with `_BASE_` inheritance) + `KEY VALUE` overrides.
+
+`load_cfg` is the one way a run gets its configuration: it merges, validates and freezes, so a
+typo or an impossible value stops the run before any data is touched, with a message that names
+the key and where it came from.
+"""
+from __future__ import annotations
+
+import ast
+import os
+from typing import Any, Mapping, Sequence
+
+import yaml
+from fvcore.common.config import CfgNode
+
+from video_rs.config.defaults import get_defaults
+from video_rs.config.validate import ConfigError, validate_cfg
+
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_to_yaml"]
+
+
+def get_cfg() -> CfgNode:
+    """The defaults, mutable. Most callers want `load_cfg`."""
+    return get_defaults()
+
+
+def load_cfg(path: str | None = None, opts: Sequence[str] | None = None, *, freeze: bool = True) -> CfgNode:
+    """Defaults, then the YAML file at `path` (may be None), then `KEY VALUE` pairs; validated.
+
+    Raises `ConfigError` naming the offending key and its source (file or command line).
+    """
+    cfg = get_defaults()
+    if path:
+        _merge_dict(cfg, _read_yaml(path), source=path)
+    if opts:
+        _merge_dict(cfg, _opts_to_dict(opts), source="command line")
+    validate_cfg(cfg, source=_describe_source(path, opts))
+    if freeze:
+        cfg.freeze()
+    return cfg
+
+
+def _describe_source(path: str | None, opts: Sequence[str] | None) -> str:
+    if path and opts:
+        return f"{path} + command line"
+    return path or ("command line" if opts else "defaults")
+
+
+def cfg_to_yaml(cfg: CfgNode) -> str:
+    """The resolved config as YAML, loadable again by `load_cfg`."""
+    return cfg.dump()
+
+
+def _read_yaml(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = CfgNode.load_yaml_with_base(path)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    except (FileNotFoundError, TypeError) as err:  # a missing _BASE_ or an empty base file
+        raise ConfigError(f"{path}: cannot resolve _BASE_: {err}") from err
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(loaded).__name__}")
+    return loaded
+
+
+def _opts_to_dict(opts: Sequence[str]) -> dict:
+    """['A.B', '3', 'C', 'x'] -> {'A': {'B': 3}, 'C': 'x'}; values are Python/YAML literals."""
+    if len(opts) % 2:
+        raise ConfigError(f"command-line overrides must be KEY VALUE pairs, got an odd count: {list(opts)}")
+    tree: dict = {}
+    for key, raw in zip(opts[0::2], opts[1::2]):
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"command line: {key} overrides a value, not a section")
+        node[parts[-1]] = _parse_literal(raw)
+    return tree
+
+
+def _parse_literal(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        pass
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return raw
+
+
+def _merge_dict(cfg: CfgNode, new: Mapping, *, source: str, prefix: str = "") -> None:
+    """Merge `new` into `cfg`, refusing unknown keys and type changes (ints widen to floats)."""
+    for key, value in new.items():
+        full_key = f"{prefix}{key}"
+        if key not in cfg:
+            raise ConfigError(f"{source}: unknown config key {full_key}{_suggest(cfg, key)}")
+        current = cfg[key]
+        if isinstance(current, CfgNode):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: {full_key} is a section; give it keys, not {value!r}")
+            _merge_dict(current, value, source=source, prefix=f"{full_key}.")
+            continue
+        cfg[key] = _coerce(value, current, full_key, source)
+
+
+def _coerce(value: Any, current: Any, full_key: str, source: str) -> Any:
+    def bad() -> ConfigError:
+        return ConfigError(
+            f"{source}: {full_key} must be {type(current).__name__} (like {current!r}), got {value!r}"
+        )
+
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        raise bad()
+    if isinstance(current, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad()
+    if isinstance(current, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad()
+    if isinstance(current, str):
+        if isinstance(value, str):
+            return value
+        raise bad()
+    if isinstance(current, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise bad()
+    return value
+
+
+def _suggest(cfg: CfgNode, key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(cfg.keys()), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""

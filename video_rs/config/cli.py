@@ -1,0 +1,37 @@
+"""Command-line parsing shared by every tool: `--cfg FILE` then `KEY VALUE` overrides.
+
+Overrides are accepted bare after the options (PySlowFast's documented form) and after
+`--opts` (what newer PySlowFast requires), so commands copied from either work.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from video_rs.config import load_cfg
+
+
+def config_parser(description: str) -> argparse.ArgumentParser:
+    """An ArgumentParser with `--cfg` and the override list; tools add their own options."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cfg", dest="cfg_file", default=None, help="YAML config file (may use _BASE_)")
+    parser.add_argument("--opts", dest="opts_flag", nargs=argparse.REMAINDER, default=[],
+                        help="KEY VALUE overrides (the bare form after the options works too)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides, e.g. SOLVER.BASE_LR 0.1")
+    return parser
+
+
+def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
+    """Parse argv; returns (args, frozen cfg). Bad keys or values exit with the validator's message."""
+    args = parser.parse_args(argv)
+    overrides = list(args.opts or [])
+    if overrides and overrides[0] == "--opts":
+        overrides = overrides[1:]
+    overrides += list(args.opts_flag or [])
+    from video_rs.config import ConfigError
+
+    try:
+        cfg = load_cfg(args.cfg_file, overrides)
+    except ConfigError as err:
+        parser.exit(2, f"config error: {err}\n")
+    return args, cfg
