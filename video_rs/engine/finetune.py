@@ -1,0 +1,66 @@
+"""Start from pretrained weights; freeze what a fine-tuning recipe keeps fixed.
+
+`load_pretrained` is the one entry point for `TRAIN.CHECKPOINT_FILE_PATH`. A video_rs checkpoint
+loads tensor by tensor: a head whose class count differs keeps its fresh initialisation and the
+skipped keys are logged, so fine-tuning K400 -> UCF101 is a config change. The 2D -> 3D
+inflation path (`TRAIN.CHECKPOINT_TYPE timm`) plugs in here.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from video_rs.engine.checkpoint import eval_weights, load_checkpoint
+from video_rs.engine.logging import get_logger
+
+
+def load_pretrained(model: nn.Module, cfg) -> dict[str, list[str]]:
+    """Initialise `model` from TRAIN.CHECKPOINT_FILE_PATH; returns {"loaded", "skipped", "missing"} keys."""
+    path = cfg.TRAIN.CHECKPOINT_FILE_PATH
+    if not path:
+        return {"loaded": [], "skipped": [], "missing": []}
+    if cfg.TRAIN.CHECKPOINT_TYPE != "video_rs":
+        raise NotImplementedError(
+            f"TRAIN.CHECKPOINT_TYPE {cfg.TRAIN.CHECKPOINT_TYPE!r}: inflating 2D weights is not available yet; "
+            "convert the file with tools/convert_weights.py and load the result as a video_rs checkpoint"
+        )
+    source = eval_weights(load_checkpoint(path))
+    report = load_matching(model, source)
+    log = get_logger()
+    log.info("initialised from %s: %d tensors loaded", path, len(report["loaded"]))
+    if report["skipped"]:
+        log.info("kept fresh initialisation (shape differs, e.g. another class count): %s", ", ".join(report["skipped"]))
+    if report["missing"]:
+        log.warning("not in the checkpoint, left as initialised: %s", ", ".join(report["missing"]))
+    return report
+
+
+def load_matching(model: nn.Module, source: dict) -> dict[str, list[str]]:
+    """Copy every tensor of `source` whose name and shape match `model`; report the rest."""
+    target = model.state_dict()
+    loadable = {k: v for k, v in source.items() if k in target and v.shape == target[k].shape}
+    skipped = sorted(k for k in source if k in target and k not in loadable)
+    model.load_state_dict(loadable, strict=False)
+    return {
+        "loaded": sorted(loadable),
+        "skipped": skipped,
+        "missing": sorted(k for k in target if k not in source),
+    }
+
+
+def freeze_backbone(model: nn.Module) -> None:
+    """Linear probe: only the classifier head trains."""
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith("head."))
+
+
+def set_train_mode(model: nn.Module, cfg) -> None:
+    """model.train(), except what stays fixed: the whole backbone for a linear probe, BN stats with BN.FREEZE."""
+    model.train()
+    if cfg.TRAIN.FREEZE_BACKBONE:
+        for name, module in model.named_children():
+            if name != "head":
+                module.eval()
+    elif cfg.BN.FREEZE:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
