@@ -148,6 +148,11 @@ _C.TEST.NUM_SPATIAL_CROPS = 3  # 1 = centre crop; 3 = both ends and centre of th
 _C.TEST.ENSEMBLE_METHOD = "sum"  # aggregate view softmax scores by "sum" (mean) or "max"
 _C.TEST.CHECKPOINT_FILE_PATH = ""  # checkpoint to evaluate; "" = newest in OUTPUT_DIR
 
+# ----------------------------------------------------------------------------- ablation study
+_C.ABLATION = CfgNode()
+_C.ABLATION.ROWS = []  # study files only: ordered row files (paths relative to the study file), each adding overrides to the rows before it
+_C.ABLATION.BASELINE_NAME = "00_baseline"  # row 0 (the study file itself): its name and OUTPUT_DIR subfolder
+
 # ----------------------------------------------------------------------------- logging
 _C.TENSORBOARD = CfgNode()
 _C.TENSORBOARD.ENABLE = True  # write TensorBoard events to OUTPUT_DIR/tensorboard
