@@ -27,17 +27,38 @@ def get_cfg() -> CfgNode:
 def load_cfg(path: str | None = None, opts: Sequence[str] | None = None, *, freeze: bool = True) -> CfgNode:
     """Defaults, then the YAML file at `path` (may be None), then `KEY VALUE` pairs; validated.
 
-    Raises `ConfigError` naming the offending key and its source (file or command line).
+    Raises `ConfigError` naming the offending key and its source: the file (a `_BASE_` file when the
+    key came from there) or the command line.
     """
     cfg = get_defaults()
+    origins: dict[str, str] = {}
     if path:
-        _merge_dict(cfg, _read_yaml(path), source=path)
+        _merge_file(cfg, path, origins, chain=())
     if opts:
-        _merge_dict(cfg, _opts_to_dict(opts), source="command line")
-    validate_cfg(cfg, source=_describe_source(path, opts))
+        _merge_dict(cfg, _opts_to_dict(opts), source="command line", origins=origins)
+    validate_cfg(cfg, source=_describe_source(path, opts), origins=origins)
     if freeze:
         cfg.freeze()
     return cfg
+
+
+def _merge_file(cfg: CfgNode, path: str, origins: dict, *, chain: tuple[str, ...]) -> None:
+    """Merge `path` into `cfg`, its `_BASE_` (relative to the file) first, so each key names its own file."""
+    data = _read_yaml(path)
+    base = data.pop("_BASE_", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: _BASE_ must be one file path, got {base!r}")
+        base_path = os.path.expanduser(base)
+        if not os.path.isabs(base_path):
+            base_path = os.path.join(os.path.dirname(path), base_path)
+        if not os.path.isfile(base_path):
+            raise ConfigError(f"{path}: cannot resolve _BASE_: file not found: {base_path}")
+        here = os.path.realpath(path)
+        if os.path.realpath(base_path) in chain + (here,):
+            raise ConfigError(f"{path}: _BASE_ chain loops back to {base_path}")
+        _merge_file(cfg, base_path, origins, chain=chain + (here,))
+    _merge_dict(cfg, data, source=path, origins=origins)
 
 
 def _describe_source(path: str | None, opts: Sequence[str] | None) -> str:
@@ -55,11 +76,10 @@ def _read_yaml(path: str) -> dict:
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     try:
-        loaded = CfgNode.load_yaml_with_base(path)
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    except (FileNotFoundError, TypeError) as err:  # a missing _BASE_ or an empty base file
-        raise ConfigError(f"{path}: cannot resolve _BASE_: {err}") from err
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -96,8 +116,11 @@ def _parse_literal(raw: Any) -> Any:
     return raw
 
 
-def _merge_dict(cfg: CfgNode, new: Mapping, *, source: str, prefix: str = "") -> None:
-    """Merge `new` into `cfg`, refusing unknown keys and type changes (ints widen to floats)."""
+def _merge_dict(cfg: CfgNode, new: Mapping, *, source: str, origins: dict, prefix: str = "") -> None:
+    """Merge `new` into `cfg`, refusing unknown keys and type changes (ints widen to floats).
+
+    `origins` records, per full key, the source that set it last (for validation messages).
+    """
     for key, value in new.items():
         full_key = f"{prefix}{key}"
         if key not in cfg:
@@ -106,9 +129,14 @@ def _merge_dict(cfg: CfgNode, new: Mapping, *, source: str, prefix: str = "") ->
         if isinstance(current, CfgNode):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{source}: {full_key} is a section; give it keys, not {value!r}")
-            _merge_dict(current, value, source=source, prefix=f"{full_key}.")
+            _merge_dict(current, value, source=source, origins=origins, prefix=f"{full_key}.")
             continue
         cfg[key] = _coerce(value, current, full_key, source)
+        origins[full_key] = source
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _coerce(value: Any, current: Any, full_key: str, source: str) -> Any:
@@ -117,12 +145,14 @@ def _coerce(value: Any, current: Any, full_key: str, source: str) -> Any:
             f"{source}: {full_key} must be {type(current).__name__} (like {current!r}), got {value!r}"
         )
 
+    if isinstance(value, str) and _is_number(current):
+        value = _parse_literal(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
         raise bad()
     if isinstance(current, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _is_number(value):
             return float(value)
         raise bad()
     if isinstance(current, int):
@@ -134,9 +164,16 @@ def _coerce(value: Any, current: Any, full_key: str, source: str) -> Any:
             return value
         raise bad()
     if isinstance(current, (list, tuple)):
-        if isinstance(value, (list, tuple)):
-            return list(value)
-        raise bad()
+        if not isinstance(value, (list, tuple)):
+            raise bad()
+        if current and all(_is_number(v) for v in current):  # numeric lists stay numeric (nested for kernels)
+            for item in value:
+                items = item if isinstance(item, (list, tuple)) else [item]
+                if not all(_is_number(v) for v in items):
+                    raise bad()
+            if all(isinstance(v, float) for v in current):
+                return [float(v) for v in value]
+        return list(value)
     return value
 
 

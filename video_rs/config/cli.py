@@ -24,10 +24,11 @@ def config_parser(description: str) -> argparse.ArgumentParser:
 def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
     """Parse argv; returns (args, frozen cfg). Bad keys or values exit with the validator's message."""
     args = parser.parse_args(argv)
-    overrides = list(args.opts or [])
-    if overrides and overrides[0] == "--opts":
-        overrides = overrides[1:]
-    overrides += list(args.opts_flag or [])
+    # The bare list is a REMAINDER: it swallows a later `--opts` and any option typed after it.
+    overrides = [token for token in list(args.opts or []) + list(args.opts_flag or []) if token != "--opts"]
+    misplaced = [token for token in overrides[0::2] if token.startswith("--")]
+    if misplaced:
+        parser.error(f"option {misplaced[0]} must come before the KEY VALUE overrides")
     from video_rs.config import ConfigError
 
     try:

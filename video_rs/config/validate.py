@@ -91,11 +91,17 @@ def _get(cfg, key: str) -> Any:
     return node
 
 
-def validate_cfg(cfg, *, source: str = "config") -> None:
-    """Raise `ConfigError` for the first value that cannot work."""
+def validate_cfg(cfg, *, source: str = "config", origins: dict[str, str] | None = None) -> None:
+    """Raise `ConfigError` for the first value that cannot work.
+
+    `origins` maps a key to the file (or "command line") that set it, so a bad value inherited from
+    a `_BASE_` file is reported against that file.
+    """
 
     def fail(key: str, why: str) -> None:
-        raise ConfigError(f"{source}: {key} = {_get(cfg, key)!r} is invalid: {why}")
+        origin = (origins or {}).get(key)
+        where = source if origin is None or origin == source else f"{origin} (loading {source})"
+        raise ConfigError(f"{where}: {key} = {_get(cfg, key)!r} is invalid: {why}")
 
     for key, allowed in CHOICES.items():
         if _get(cfg, key) not in allowed:

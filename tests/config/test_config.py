@@ -1,0 +1,155 @@
+"""load_cfg: _BASE_ inheritance, command-line overrides, and bad input failing with key + file named."""
+import re
+from pathlib import Path
+
+import pytest
+
+from video_rs.config import ConfigError, cfg_to_yaml, load_cfg
+from video_rs.config.cli import config_parser, parse_config_args
+
+
+def write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture
+def base_and_child(tmp_path):
+    write(tmp_path / "base.yaml", "# base\nTRAIN:\n  BATCH_SIZE: 64\nSOLVER:\n  BASE_LR: 0.4\n  WEIGHT_DECAY: 1e-4\n")
+    return write(tmp_path / "sub" / "child.yaml", "_BASE_: ../base.yaml\nSOLVER:\n  BASE_LR: 0.1\n")
+
+
+def test_base_inheritance_child_wins(base_and_child):
+    cfg = load_cfg(base_and_child)
+    assert cfg.TRAIN.BATCH_SIZE == 64  # from the base, path relative to the child
+    assert cfg.SOLVER.BASE_LR == 0.1  # the child overrides its base
+    assert cfg.SOLVER.WEIGHT_DECAY == pytest.approx(1e-4)  # YAML reads 1e-4 as a string; accepted as float
+    assert cfg.DATA.NUM_FRAMES == 32  # untouched keys keep the defaults
+    assert cfg.is_frozen()
+
+
+def test_two_level_base_chain(tmp_path, base_and_child):
+    grandchild = write(tmp_path / "gc.yaml", "_BASE_: sub/child.yaml\nTRAIN:\n  BATCH_SIZE: 8\n")
+    cfg = load_cfg(grandchild)
+    assert (cfg.TRAIN.BATCH_SIZE, cfg.SOLVER.BASE_LR) == (8, 0.1)
+
+
+def test_overrides_after_file(base_and_child):
+    cfg = load_cfg(base_and_child, ["SOLVER.BASE_LR", "0.2", "RESNET.TEMPORAL_KERNELS", "[[1, 3], 1, 3, 3]",
+                                    "RESNET.DEPTH", "26", "DATA.PATH_TO_DATA_DIR", "data/k400"])
+    assert cfg.SOLVER.BASE_LR == 0.2 and cfg.RESNET.DEPTH == 26
+    assert cfg.RESNET.TEMPORAL_KERNELS == [[1, 3], 1, 3, 3] and cfg.DATA.PATH_TO_DATA_DIR == "data/k400"
+
+
+@pytest.mark.parametrize("argv", [
+    ["SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE", "16"],
+    ["--opts", "SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE", "16"],
+    ["SOLVER.BASE_LR", "0.2", "--opts", "TRAIN.BATCH_SIZE", "16"],
+])
+def test_cli_bare_and_opts_overrides(base_and_child, argv):
+    parser = config_parser("test")
+    parser.add_argument("--device", default="auto")
+    args, cfg = parse_config_args(parser, ["--cfg", base_and_child, "--device", "cpu", *argv])
+    assert (cfg.SOLVER.BASE_LR, cfg.TRAIN.BATCH_SIZE, args.device) == (0.2, 16, "cpu")
+
+
+def test_cli_option_after_overrides_is_refused(capsys):
+    parser = config_parser("test")
+    parser.add_argument("--device", default="auto")
+    with pytest.raises(SystemExit):
+        parse_config_args(parser, ["SOLVER.BASE_LR", "0.2", "--device", "cpu"])
+    assert "--device must come before" in capsys.readouterr().err
+
+
+def test_cli_bad_override_exits_with_the_message(capsys, base_and_child):
+    with pytest.raises(SystemExit) as exc:
+        parse_config_args(config_parser("test"), ["--cfg", base_and_child, "DATA.NUM_FRAMES", "-4"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "DATA.NUM_FRAMES" in err and "command line" in err
+
+
+def test_resolved_yaml_round_trips(base_and_child, tmp_path):
+    cfg = load_cfg(base_and_child, ["RESNET.TEMPORAL_KERNELS", "[[1, 3, 1], 1, 3, 3]"])
+    again = load_cfg(write(tmp_path / "resolved.yaml", cfg_to_yaml(cfg)))
+    assert again == cfg
+
+
+def fails(match_parts, path=None, opts=None):
+    with pytest.raises(ConfigError) as exc:
+        load_cfg(path, opts)
+    for part in match_parts:
+        assert part in str(exc.value), str(exc.value)
+
+
+BAD_VALUES = [  # (yaml text, key named)
+    ("DATA:\n  NUM_FRAMES: -8\n", "DATA.NUM_FRAMES"),
+    ("MODEL:\n  DROPOUT_RATE: 1.0\n", "MODEL.DROPOUT_RATE"),
+    ("RESNET:\n  DEPTH: 34\n", "RESNET.DEPTH"),
+    ("RESNET:\n  STEM: v2\n", "RESNET.STEM"),
+    ("RESNET:\n  TEMPORAL_KERNELS: [1, 1, 3]\n", "RESNET.TEMPORAL_KERNELS"),
+    ("RESNET:\n  TEMPORAL_KERNELS: [[1, 3], 1, 3, 3]\n", "RESNET.TEMPORAL_KERNELS"),  # res2 of RS-50 has 3 blocks
+    ("DATA:\n  NUM_FRAMES: eight\n", "DATA.NUM_FRAMES"),  # wrong type
+    ("MODEL:\n  NUM_CLASSES: 10.5\n", "MODEL.NUM_CLASSES"),
+    ("DATA:\n  MEAN: [0.4, a, 0.4]\n", "DATA.MEAN"),
+    ("TRAIN:\n  BATCH_SIZ: 8\n", "TRAIN.BATCH_SIZ"),  # unknown key
+    ("RESNET: 50\n", "RESNET"),
+]
+
+
+@pytest.mark.parametrize("text,key", BAD_VALUES)
+def test_bad_file_value_names_key_and_file(tmp_path, text, key):
+    path = write(tmp_path / "bad.yaml", text)
+    fails([key, path], path)
+
+
+@pytest.mark.parametrize("text,key", BAD_VALUES[:-1])
+def test_bad_value_in_base_names_the_base_file(tmp_path, text, key):
+    base = write(tmp_path / "bad_base.yaml", text)
+    child = write(tmp_path / "child.yaml", "_BASE_: bad_base.yaml\nTRAIN:\n  BATCH_SIZE: 8\n")
+    fails([key, base], child)
+
+
+@pytest.mark.parametrize("opts,key", [
+    (["DATA.NUM_FRAMES", "-1"], "DATA.NUM_FRAMES"),
+    (["MODEL.DROPOUT_RATE", "1.0"], "MODEL.DROPOUT_RATE"),
+    (["RESNET.DEPTH", "18"], "RESNET.DEPTH"),
+    (["RESNET.STEM", "v3"], "RESNET.STEM"),
+    (["RESNET.TEMPORAL_KERNELS", "[1, 3]"], "RESNET.TEMPORAL_KERNELS"),
+    (["TRAIN.BATCHSIZE", "8"], "TRAIN.BATCHSIZE"),
+    (["SOLVER.BASE_LR", "fast"], "SOLVER.BASE_LR"),
+    (["DATA.NUM_FRAMES.X", "1"], "DATA.NUM_FRAMES"),
+])
+def test_bad_override_names_key_and_command_line(opts, key, base_and_child):
+    fails([key, "command line"], base_and_child, opts)
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path):
+    fails(["did you mean BATCH_SIZE"], write(tmp_path / "typo.yaml", "TRAIN:\n  BATCH_SIZ: 8\n"))
+
+
+def test_odd_override_count_fails():
+    fails(["KEY VALUE pairs"], None, ["SOLVER.BASE_LR"])
+
+
+def test_missing_files_fail_clearly(tmp_path):
+    fails(["not found", "nope.yaml"], str(tmp_path / "nope.yaml"))
+    child = write(tmp_path / "c.yaml", "_BASE_: missing_base.yaml\n")
+    fails(["_BASE_", "missing_base.yaml", child], child)
+
+
+def test_base_loop_fails(tmp_path):
+    a = write(tmp_path / "a.yaml", "_BASE_: b.yaml\n")
+    write(tmp_path / "b.yaml", "_BASE_: a.yaml\n")
+    fails(["loops"], a)
+
+
+def test_invalid_yaml_fails(tmp_path):
+    path = write(tmp_path / "broken.yaml", "TRAIN: [\n")
+    fails(["not valid YAML", path], path)
+
+
+def test_combination_rule_names_the_key():
+    with pytest.raises(ConfigError, match=re.escape("SOLVER.WARMUP_EPOCHS")):
+        load_cfg(None, ["SOLVER.MAX_EPOCH", "3"])
