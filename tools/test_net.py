@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Multi-view test of a checkpoint alone; the network is rebuilt from the config stored in the file.
+
+    python tools/test_net.py --checkpoint run/checkpoints/checkpoint_epoch_00350.pyth [KEY VALUE ...]
+    python tools/test_net.py --cfg configs/k400/3d_resnetrs50.yaml OUTPUT_DIR run   # newest in run/
+
+Without --cfg, data and test settings also come from the checkpoint's config (overrides apply).
+"""
+import argparse
+
+from video_rs.config import ConfigError
+from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.engine.checkpoint import cfg_from_checkpoint, load_checkpoint
+from video_rs.engine.distributed import cleanup_distributed
+from video_rs.engine.evaluate import test
+
+
+def _cfg(parser: argparse.ArgumentParser):
+    args, cfg = parse_config_args(parser)
+    if args.cfg_file or not args.checkpoint:
+        if args.checkpoint:
+            cfg.defrost()
+            cfg.TEST.CHECKPOINT_FILE_PATH = args.checkpoint
+            cfg.freeze()
+        return cfg
+    overrides = list(args.opts or []) + list(args.opts_flag or [])
+    overrides = [o for o in overrides if o != "--opts"]
+    try:
+        return cfg_from_checkpoint(load_checkpoint(args.checkpoint),
+                                   ["TEST.CHECKPOINT_FILE_PATH", args.checkpoint] + overrides)
+    except ConfigError as err:
+        parser.exit(2, f"config error: {err}\n")
+
+
+if __name__ == "__main__":
+    parser = config_parser(__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="", help="checkpoint file (default: TEST.CHECKPOINT_FILE_PATH, "
+                                                         "else the newest in OUTPUT_DIR/checkpoints)")
+    try:
+        test(_cfg(parser))
+    finally:
+        cleanup_distributed()

@@ -1,0 +1,101 @@
+"""Evaluation: single-view validation during training, and the multi-view test (`test(cfg)`).
+
+Every view of every video is scored exactly once over all ranks (the loader shards without
+duplicates); each rank folds its views into per-video aggregates, and the aggregates are
+gathered and merged, so 1 and N processes report the same numbers.
+
+    loader batch [B views] ─ drop failed views ─ chunks of TEST.BATCH_SIZE ─ model ─ softmax
+        ─> VideoScores (per video: sum or max over views) ─ all_gather + merge ─> metrics, files
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from video_rs.engine.checkpoint import CheckpointError, build_model_from_checkpoint, find_latest_checkpoint, load_checkpoint
+from video_rs.engine.distributed import all_gather_object, init_distributed, is_main_process, select_device
+from video_rs.engine.logging import get_logger, progress, setup_logging
+from video_rs.engine.metrics import VideoScores, classification_metrics
+from video_rs.engine.runtime import Runtime
+
+
+@torch.no_grad()
+def score_views(model: nn.Module, loader, runtime: Runtime, *, num_classes: int, method: str = "sum",
+                chunk: int = 64, desc: str = "eval") -> VideoScores:
+    """Softmax scores of every view, aggregated per video and merged over ranks (result on every rank)."""
+    from video_rs.data import FAILED_VIEW
+
+    was_training = model.training
+    model.eval()
+    local = VideoScores(num_classes, method)
+    for clips, labels, video_index, view_index in progress(loader, total=len(loader), desc=desc):
+        keep = view_index != FAILED_VIEW
+        if not bool(keep.all()):
+            clips, labels, video_index, view_index = clips[keep], labels[keep], video_index[keep], view_index[keep]
+        for start in range(0, len(clips), chunk):
+            part = slice(start, start + chunk)
+            with runtime.autocast():
+                logits = model(runtime.prepare(clips[part]))
+            local.add(video_index[part], view_index[part], labels[part], logits.float().softmax(dim=1))
+    model.train(was_training)
+    merged = VideoScores(num_classes, method)
+    for partial in all_gather_object(local):
+        merged.merge(partial)
+    return merged
+
+
+def validate(model: nn.Module, loader, runtime: Runtime, cfg) -> dict:
+    """Single-view accuracy (the "val" loader gives one view per video): fast, for training curves."""
+    scores = score_views(model, loader, runtime, num_classes=cfg.MODEL.NUM_CLASSES, chunk=cfg.TEST.BATCH_SIZE,
+                         desc="val")
+    _, video_scores, labels, _ = scores.result()
+    return classification_metrics(video_scores, labels, cfg.MODEL.NUM_CLASSES)
+
+
+def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None = None) -> dict:
+    """Multi-view test; writes results.json, predictions.csv and confusion_matrix.png (rank 0).
+
+    Without `model`, the weights (EMA when kept) come from TEST.CHECKPOINT_FILE_PATH or the newest
+    checkpoint in OUTPUT_DIR, and the network is rebuilt from the config stored in that file.
+    """
+    from video_rs.data import build_loader
+    from video_rs.engine.reports import write_test_reports
+
+    device = select_device(cfg)
+    init_distributed(cfg, device)
+    log = setup_logging(cfg.OUTPUT_DIR)
+    checkpoint_path = None
+    if model is None:
+        checkpoint_path, state = _test_checkpoint(cfg)
+        model, _ = build_model_from_checkpoint(state)
+        class_names = class_names or state.get("class_names")
+    runtime = Runtime.from_cfg(cfg, device)
+    model = runtime.place(model)
+    loader = build_loader(cfg, "test", output_dir=cfg.OUTPUT_DIR)
+    dataset = loader.dataset
+    class_names = class_names or getattr(dataset, "class_names", None)
+    log.info("multi-view test: %d videos x %d views (%d temporal x %d spatial), ensemble %s",
+             dataset.num_videos, dataset.views_per_video, cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS,
+             cfg.TEST.ENSEMBLE_METHOD)
+    scores = score_views(model, loader, runtime, num_classes=cfg.MODEL.NUM_CLASSES, method=cfg.TEST.ENSEMBLE_METHOD,
+                         chunk=cfg.TEST.BATCH_SIZE, desc="test")
+    if not is_main_process():
+        return {}
+    results = write_test_reports(cfg.OUTPUT_DIR, scores, dataset, class_names, num_classes=cfg.MODEL.NUM_CLASSES,
+                                 checkpoint=checkpoint_path)
+    metrics = results["metrics"]
+    log.info("test: top-1 %.2f%%  top-5 %.2f%%  mean-class %.2f%% over %d videos (%d failed)", metrics["top1"],
+             metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"], len(results["failed_videos"]))
+    return results
+
+
+def _test_checkpoint(cfg) -> tuple[str, dict]:
+    if cfg.TEST.CHECKPOINT_FILE_PATH:
+        return cfg.TEST.CHECKPOINT_FILE_PATH, load_checkpoint(cfg.TEST.CHECKPOINT_FILE_PATH)
+    found = find_latest_checkpoint(cfg.OUTPUT_DIR)
+    if found is None:
+        raise CheckpointError(f"no readable checkpoint in {os.path.join(cfg.OUTPUT_DIR, 'checkpoints')}; "
+                              "set TEST.CHECKPOINT_FILE_PATH")
+    return found

@@ -1,0 +1,229 @@
+"""train(cfg): the RS training loop. Read it top to bottom: `train_one_epoch`, then `train`.
+
+AMP, DDP, EMA, checkpoints, logging and evaluation live in their own modules; this file only
+decides what runs when.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from video_rs.config import cfg_to_yaml
+from video_rs.engine import checkpoint as ckpt
+from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, cleanup_distributed, get_rank,
+                                         init_distributed, is_main_process, select_device)
+from video_rs.engine.ema import ModelEma
+from video_rs.engine.evaluate import validate
+from video_rs.engine.finetune import freeze_backbone, load_pretrained, set_train_mode
+from video_rs.engine.logging import MetricsWriter, get_logger, progress, read_metrics, setup_logging
+from video_rs.engine.optim import LRSchedule, build_optimizer
+from video_rs.engine.plots import plot_training_curves
+from video_rs.engine.precise_bn import update_bn_stats
+from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stops before anything is saved from it."""
+
+
+def train_one_epoch(model, loader, optimizer, schedule, scaler, runtime, criterion, *, epoch, ema, writer,
+                    cfg) -> dict:
+    """One pass over the training loader; returns loss and top-1/top-5 reduced over ranks."""
+    log = get_logger()
+    totals = torch.zeros(4, dtype=torch.float64, device=runtime.device)  # loss sum, top1, top5, clips
+    nonfinite = torch.zeros((), dtype=torch.bool, device=runtime.device)
+    window = {"start": time.perf_counter(), "data": 0.0, "clips": 0, "iters": 0}
+    tick = time.perf_counter()
+    steps = len(loader)
+    for it, (clips, labels, _, _) in enumerate(progress(loader, total=steps, desc=f"epoch {epoch + 1}")):
+        window["data"] += time.perf_counter() - tick
+        inputs = runtime.prepare(clips)
+        labels = labels.to(runtime.device, non_blocking=True)
+        lr = schedule.apply()
+        with runtime.autocast():
+            logits = model(inputs)
+        loss = criterion(logits.float(), labels)
+        nonfinite |= ~torch.isfinite(loss.detach())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.step()
+        if ema is not None:
+            ema.update(_bare(model))
+        totals += _batch_totals(loss, logits, labels)
+        window["clips"] += len(labels)
+        window["iters"] += 1
+        if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == steps:
+            _check_finite(nonfinite, epoch, it, cfg)
+            elapsed = time.perf_counter() - window["start"]
+            clips_all = all_reduce_sum([window["clips"]], runtime.device)[0]
+            record = {"epoch": epoch + 1, "iter": it + 1, "step": schedule.step_count, "loss": loss.item(),
+                      "lr": lr, "clips_per_s": clips_all / max(elapsed, 1e-9),
+                      "data_time": window["data"] / window["iters"]}
+            writer.write("iter", record, step=schedule.step_count)
+            log.info("epoch %d iter %d/%d loss %.4f lr %.5f %.1f clips/s data %.3fs", epoch + 1, it + 1, steps,
+                     record["loss"], lr, record["clips_per_s"], record["data_time"])
+            window = {"start": time.perf_counter(), "data": 0.0, "clips": 0, "iters": 0}
+        tick = time.perf_counter()
+    loss_sum, top1, top5, count = all_reduce_sum(totals.tolist(), runtime.device)
+    return {"train_loss": loss_sum / max(count, 1), "train_top1": 100.0 * top1 / max(count, 1),
+            "train_top5": 100.0 * top5 / max(count, 1), "train_clips": int(count)}
+
+
+@torch.no_grad()
+def _batch_totals(loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[loss sum, top-1 hits, top-5 hits, clips] on the device: no host sync per iteration."""
+    hits = logits.topk(min(5, logits.shape[1]), dim=1).indices.eq(labels[:, None])
+    count = torch.tensor(float(len(labels)), dtype=torch.float64, device=loss.device)
+    return torch.stack([loss.double() * count, hits[:, :1].any(1).sum().double(), hits.any(1).sum().double(), count])
+
+
+def _bare(model: nn.Module) -> nn.Module:
+    """The model under DDP and/or torch.compile wrappers (whose state_dict the EMA mirrors)."""
+    while hasattr(model, "_orig_mod") or isinstance(model, nn.parallel.DistributedDataParallel):
+        model = getattr(model, "_orig_mod", None) or model.module
+    return model
+
+
+def _check_finite(flag: torch.Tensor, epoch: int, it: int, cfg) -> None:
+    if all_reduce_sum([float(flag.item())], flag.device)[0] > 0:
+        last = ckpt.list_checkpoints(cfg.OUTPUT_DIR)
+        raise NonFiniteLossError(
+            f"loss became NaN/inf by epoch {epoch + 1}, iteration {it + 1}. Nothing from this epoch was "
+            f"saved; last good checkpoint: {last[-1] if last else 'none'}. Lower SOLVER.BASE_LR, raise "
+            "SOLVER.WARMUP_EPOCHS or set SOLVER.CLIP_GRAD_L2NORM, then resume."
+        )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(cfg) -> dict:
+    """Train as `cfg` says; returns {"epoch", "val", "checkpoint", "model", "eval_model"}."""
+    from video_rs.data import build_loader, check_bad_fraction, read_bad_videos
+    from video_rs.models import build_model
+
+    device = select_device(cfg)
+    init_distributed(cfg, device)
+    log = setup_logging(cfg.OUTPUT_DIR)
+    if is_main_process():
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as handle:
+            handle.write(cfg_to_yaml(cfg))
+    seed_everything(cfg.RNG_SEED)  # identical initial weights on every rank
+    runtime = Runtime.from_cfg(cfg, device)
+
+    model = build_model(cfg)
+    load_pretrained(model, cfg)
+    if cfg.TRAIN.FREEZE_BACKBONE:
+        freeze_backbone(model)
+    model = runtime.place(maybe_sync_batchnorm(model, cfg))
+    train_loader = build_loader(cfg, "train", output_dir=cfg.OUTPUT_DIR)
+    val_loader = build_loader(cfg, "val", output_dir=cfg.OUTPUT_DIR) if cfg.TRAIN.EVAL_PERIOD else None
+    optimizer = build_optimizer(model, cfg)
+    schedule = LRSchedule(optimizer, cfg, steps_per_epoch=len(train_loader))
+    scaler = runtime.grad_scaler()
+    ema = ModelEma(model, decay=cfg.MODEL_EMA.DECAY, dynamic_decay=cfg.MODEL_EMA.DYNAMIC_DECAY) \
+        if cfg.MODEL_EMA.ENABLE else None
+    seed_everything(cfg.RNG_SEED + 1000 * get_rank())  # per-rank dropout / stochastic depth masks
+    start_epoch = _resume(cfg, model, optimizer, schedule, scaler, ema) if cfg.TRAIN.AUTO_RESUME else 0
+    train_model = wrap_for_training(model, cfg, device)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
+    writer = MetricsWriter(cfg.OUTPUT_DIR, tensorboard=cfg.TENSORBOARD.ENABLE)
+    eval_model = ema.module if ema is not None else model
+    class_names = getattr(train_loader.dataset, "class_names", None)
+    log.info("training %d epochs from epoch %d: %d iterations/epoch, %d processes",
+             cfg.SOLVER.MAX_EPOCH, start_epoch + 1, len(train_loader), int(os.environ.get("WORLD_SIZE", 1)))
+
+    val_metrics, last_path = {}, None
+    for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
+        if hasattr(train_loader.sampler, "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)
+        set_train_mode(model, cfg)
+        started = time.perf_counter()
+        stats = train_one_epoch(train_model, train_loader, optimizer, schedule, scaler, runtime, criterion,
+                                epoch=epoch, ema=ema, writer=writer, cfg=cfg)
+        num_bad = len(read_bad_videos(cfg.OUTPUT_DIR)) if is_main_process() else 0
+        num_bad = int(all_reduce_sum([num_bad], device)[0])
+        check_bad_fraction(num_bad, train_loader.dataset.num_videos, cfg, "train")
+        last_epoch = epoch + 1 == cfg.SOLVER.MAX_EPOCH
+        if val_loader is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):
+            if cfg.BN.USE_PRECISE_STATS and not (cfg.BN.FREEZE or cfg.TRAIN.FREEZE_BACKBONE):
+                update_bn_stats(eval_model, (runtime.prepare(b[0]) for b in train_loader),
+                                cfg.BN.NUM_BATCHES_PRECISE)
+            val_metrics = validate(eval_model, val_loader, runtime, cfg)
+        record = {"epoch": epoch + 1, **stats, "epoch_time": time.perf_counter() - started, "bad_videos": num_bad,
+                  **{f"val_{k}": v for k, v in val_metrics.items()}}
+        writer.write("epoch", record, step=epoch + 1)
+        log.info("epoch %d done: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                          for k, v in record.items() if k != "epoch"))
+        if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last_epoch:
+            last_path = _save(cfg, epoch + 1, model, optimizer, schedule, scaler, ema, class_names, val_metrics)
+    writer.close()
+    if is_main_process():
+        plot_training_curves(read_metrics(writer.path), os.path.join(cfg.OUTPUT_DIR, "training_curves.png"))
+    return {"epoch": cfg.SOLVER.MAX_EPOCH, "val": val_metrics, "checkpoint": last_path, "model": model,
+            "eval_model": eval_model, "class_names": class_names}
+
+
+def _save(cfg, epoch, model, optimizer, schedule, scaler, ema, class_names, metrics) -> str:
+    """Checkpoint (rank 0 writes; every rank's RNG state goes in so each resumes its own stream)."""
+    rng = all_gather_object(ckpt.capture_rng_state())
+    path = ckpt.checkpoint_path(cfg.OUTPUT_DIR, epoch)
+    if is_main_process():
+        ckpt.save_checkpoint(path, {
+            "epoch": epoch, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None, "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "rng": rng, "metrics": metrics,
+        })
+        ckpt.prune_checkpoints(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP)
+    return path
+
+
+def _resume(cfg, model, optimizer, schedule, scaler, ema) -> int:
+    """Restore the newest readable checkpoint in OUTPUT_DIR; returns the epoch to start from."""
+    found = ckpt.find_latest_checkpoint(cfg.OUTPUT_DIR)
+    if found is None:
+        return 0
+    path, state = found
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    if ema is not None and state.get("ema"):
+        ema.load_state_dict(state["ema"])
+    rng = state["rng"]
+    if len(rng) == int(os.environ.get("WORLD_SIZE", 1)):
+        ckpt.restore_rng_state(rng[get_rank()])
+    else:  # resumed on another number of processes: rank 0's stream, offset per rank
+        ckpt.restore_rng_state(rng[0])
+        seed_everything(torch.randint(2**31, ()).item() + 1000 * get_rank())
+    get_logger().info("resumed from %s (epoch %d)", path, state["epoch"])
+    return int(state["epoch"])
+
+
+def main(cfg) -> dict:
+    """train(cfg), then (TEST.ENABLE) the multi-view test on the final (EMA) weights."""
+    from video_rs.engine.evaluate import test
+
+    try:
+        summary = train(cfg) if cfg.TRAIN.ENABLE else {}
+        if cfg.TEST.ENABLE:
+            summary["test"] = test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
+        return summary
+    finally:
+        cleanup_distributed()
+
