@@ -18,13 +18,12 @@ def load_pretrained(model: nn.Module, cfg) -> dict[str, list[str]]:
     path = cfg.TRAIN.CHECKPOINT_FILE_PATH
     if not path:
         return {"loaded": [], "skipped": [], "missing": []}
-    if cfg.TRAIN.CHECKPOINT_TYPE != "video_rs":
-        raise NotImplementedError(
-            f"TRAIN.CHECKPOINT_TYPE {cfg.TRAIN.CHECKPOINT_TYPE!r}: inflating 2D weights is not available yet; "
-            "convert the file with tools/convert_weights.py and load the result as a video_rs checkpoint"
-        )
-    source = eval_weights(load_checkpoint(path))
-    report = load_matching(model, source)
+    if cfg.TRAIN.CHECKPOINT_TYPE == "timm":  # 2D ImageNet weights, inflated on load; raises on any misfit
+        from video_rs.models.weights import inflate_timm_weights
+
+        report = inflate_timm_weights(model, path, mode=cfg.TRAIN.CHECKPOINT_INFLATE_MODE).as_load_report()
+    else:
+        report = load_matching(model, eval_weights(load_checkpoint(path)))
     log = get_logger()
     log.info("initialised from %s: %d tensors loaded", path, len(report["loaded"]))
     if report["skipped"]:
