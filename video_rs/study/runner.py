@@ -1,0 +1,131 @@
+"""Runs the rows of a study one after another, each a full train + multi-view test in OUTPUT_DIR/<row>/.
+
+A study takes days at full scale, so it must survive interruptions: a row whose results.json
+exists is not run again, and a half-trained row resumes from its checkpoints (TRAIN.AUTO_RESUME).
+Reusing a row folder is only safe when the row's config is the one that produced it, so each row
+folder keeps the config it was run with (study_row.json) and a different one stops the study
+before anything runs. Under torchrun every rank runs every row together; rank 0 alone writes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Callable, Sequence
+
+import yaml
+
+from video_rs.config import CfgNode
+from video_rs.study.study import Row, Study, StudyError, flatten_keys
+
+__all__ = ["RESULTS_FILE", "ROW_RECORD_FILE", "PROFILE_FILE", "run_study", "describe_plan", "is_finished", "read_record", "train_and_test"]
+
+RESULTS_FILE = "results.json"  # written by the multi-view test (video_rs.engine.evaluate.test)
+ROW_RECORD_FILE = "study_row.json"  # what the study knows about a row: its config, description, wall time
+PROFILE_FILE = "profile.json"  # parameters and FLOPs of the row's network (video_rs.study.report)
+# Keys that change how fast a row runs, not what it measures: a resumed study may change them.
+RESULT_NEUTRAL_KEYS = ("OUTPUT_DIR", "ABLATION.", "DATA_LOADER.", "LOG_PERIOD", "TENSORBOARD.", "TEST.BATCH_SIZE",
+                       "DIST_BACKEND", "DEVICE")
+
+log = logging.getLogger("video_rs.study")
+
+
+def train_and_test(cfg: CfgNode) -> None:
+    """One row: the trainer's train + multi-view test (writes OUTPUT_DIR/results.json)."""
+    from video_rs.engine.train import main
+
+    main(cfg)
+
+
+def is_finished(row_dir: str) -> bool:
+    return os.path.isfile(os.path.join(row_dir, RESULTS_FILE))
+
+
+def is_main_rank() -> bool:
+    """Rank 0 of a torchrun launch (readable before the trainer sets up the process group)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def run_study(study: Study, rows: Sequence[Row], *, run_row: Callable[[CfgNode], None] = train_and_test,
+              on_row_done: Callable[[list], object] | None = None) -> list[tuple[Row, CfgNode]]:
+    """Run every unfinished row in order; `on_row_done(planned)` (the gains table) follows each row on rank 0.
+
+    Returns the (row, cfg) pairs of the selection, finished or not, in run order.
+    """
+    planned = study.configs(rows)
+    for row, cfg in planned:
+        check_row_folder(row, cfg)
+    for row, cfg in planned:
+        if is_finished(cfg.OUTPUT_DIR):
+            log.info("row %s: %s exists, not run again", row.name, os.path.join(cfg.OUTPUT_DIR, RESULTS_FILE))
+            continue
+        log.info("row %s (%s): training in %s", row.name, row.description, cfg.OUTPUT_DIR)
+        record = read_record(cfg.OUTPUT_DIR) or _new_record(row, cfg)
+        if is_main_rank():
+            _write_record(cfg.OUTPUT_DIR, record)
+        started = time.perf_counter()
+        run_row(cfg)
+        record["wall_time_s"] = record.get("wall_time_s", 0.0) + time.perf_counter() - started
+        if is_main_rank():
+            _write_record(cfg.OUTPUT_DIR, record)
+            if on_row_done is not None:
+                on_row_done(planned)
+    return planned
+
+
+def describe_plan(planned: Sequence[tuple[Row, CfgNode]]) -> list[str]:
+    """One line per row: name, done / pending, what it changes and the overrides it adds."""
+    lines = []
+    for row, cfg in planned:
+        status = "done" if is_finished(cfg.OUTPUT_DIR) else "pending"
+        added = " ".join(f"{key}={value}" for key, value in zip(row.overrides[0::2], row.overrides[1::2]))
+        lines.append(f"{row.name:<24} {status:<8} {row.description}" + (f"\n{'':<34}{added}" if added else ""))
+    return lines
+
+
+def check_row_folder(row: Row, cfg: CfgNode) -> None:
+    """Stop if OUTPUT_DIR/<row> holds a run of another config (a reordered study, changed overrides)."""
+    record = read_record(cfg.OUTPUT_DIR)
+    if record is None:
+        return
+    differences = _differences(record["config"], comparable_config(cfg))
+    if differences:
+        shown = "; ".join(f"{key}: was {old!r}, now {new!r}" for key, old, new in differences[:5])
+        raise StudyError(
+            f"row {row.name}: {cfg.OUTPUT_DIR} was run with another config ({shown}"
+            f"{' ...' if len(differences) > 5 else ''}). Use another OUTPUT_DIR, or delete that folder to rerun it."
+        )
+
+
+def comparable_config(cfg: CfgNode) -> dict:
+    """The row config as flat {KEY: value}, without the keys that do not change the row's numbers."""
+    flat = flatten_keys(yaml.safe_load(cfg.dump()))
+    return {key: value for key, value in flat.items() if not key.startswith(RESULT_NEUTRAL_KEYS)}
+
+
+def _differences(old: dict, new: dict) -> list[tuple[str, object, object]]:
+    keys = sorted(set(old) | set(new))
+    return [(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
+
+
+def _new_record(row: Row, cfg: CfgNode) -> dict:
+    return {"row": row.name, "description": row.description, "row_file": row.path,
+            "overrides": list(row.overrides), "config": comparable_config(cfg), "wall_time_s": 0.0}
+
+
+def read_record(row_dir: str) -> dict | None:
+    """The row's study_row.json, or None before the row was first started."""
+    path = os.path.join(row_dir, ROW_RECORD_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _write_record(row_dir: str, record: dict) -> None:
+    os.makedirs(row_dir, exist_ok=True)
+    path = os.path.join(row_dir, ROW_RECORD_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1)
+    os.replace(path + ".tmp", path)
