@@ -1,0 +1,84 @@
+"""tools/convert_weights.py: timm file in, complete video_rs checkpoint out, misfits listed and fatal."""
+import importlib.util
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+from timm.layers import get_attn
+from timm.models.resnet import Bottleneck, ResNet
+
+from video_rs.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+from video_rs.models.weights import inflate_kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMM_INIT_CFG = str(ROOT / "configs/k400/3d_resnetrs50_timm_init.yaml")
+DEPTH_26 = ["RESNET.DEPTH", "26", "MODEL.NUM_CLASSES", "1000"]
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def convert():
+    return load_tool("convert_weights").main
+
+
+@pytest.fixture(scope="module")
+def timm_file(tmp_path_factory):
+    """A random resnetrs-style timm net at depth 26 (layers 2,2,2,2), saved as a plain state dict."""
+    se = partial(get_attn("se"), rd_ratio=0.25)
+    torch.manual_seed(0)
+    model = ResNet(block=Bottleneck, layers=(2, 2, 2, 2), stem_width=32, stem_type="deep", replace_stem_pool=True,
+                   avg_down=True, block_args=dict(attn_layer=se))
+    path = tmp_path_factory.mktemp("timm") / "rs26.pth"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+def test_converted_file_rebuilds_the_inflated_model_alone(convert, timm_file, tmp_path, capsys):
+    names = tmp_path / "classes.txt"
+    names.write_text("".join(f"class_{i}\n" for i in range(1000)))
+    out = str(tmp_path / "rs26.pyth")
+    assert convert(["--from", "timm", "--src", timm_file, "--cfg", TIMM_INIT_CFG, "--out", out,
+                    "--class-names", str(names)] + DEPTH_26) == 0
+    assert "tensors loaded" in capsys.readouterr().out
+    state = load_checkpoint(out)
+    assert state["class_names"][7] == "class_7" and state["converted_from"]["inflate_mode"] == "center"
+    model, cfg = build_model_from_checkpoint(state)
+    assert cfg.RESNET.DEPTH == 26 and cfg.TRAIN.CHECKPOINT_TYPE == "timm"
+    source = torch.load(timm_file, weights_only=True)
+    weights = model.state_dict()
+    assert torch.equal(weights["stem.conv1.conv.weight"], inflate_kernel(source["conv1.0.weight"], 5, "center"))
+    assert torch.equal(weights["stages.3.blocks.1.conv_temporal.conv.weight"],
+                       inflate_kernel(source["layer4.1.conv1.weight"], 3, "center"))
+    assert torch.equal(weights["head.fc.weight"], source["fc.weight"])
+
+
+def test_misfits_are_listed_and_fatal_unless_allowed(convert, timm_file, tmp_path, capsys):
+    out = tmp_path / "bad.pyth"
+    reference_layout = ["RESNET.STEM_POOL", "max", "RESNET.SELF_GATING", "last"]  # the 3D paper's, not timm's
+    argv = ["--src", timm_file, "--cfg", TIMM_INIT_CFG, "--out", str(out)] + DEPTH_26 + reference_layout
+    assert convert(argv) == 1
+    err = capsys.readouterr().err
+    assert "maxpool.0.weight (64, 64, 3, 3)" in err and "stages.3.blocks.1.self_gating.fc.bias (2048,)" in err
+    assert not out.exists()
+    assert convert(["--allow-mismatch", "--mode", "mean"] + argv) == 0
+    assert "unmapped source tensor: maxpool.0.weight" in capsys.readouterr().out
+    state = load_checkpoint(str(out))
+    assert state["converted_from"]["problems"] and state["converted_from"]["inflate_mode"] == "mean"
+    source = torch.load(timm_file, weights_only=True)
+    assert torch.equal(state["model"]["stages.2.blocks.0.conv_temporal.conv.weight"],
+                       inflate_kernel(source["layer3.0.conv1.weight"], 3, "mean"))
+
+
+def test_class_names_must_match_the_head(convert, timm_file, tmp_path, capsys):
+    names = tmp_path / "classes.txt"
+    names.write_text("a\nb\n")
+    argv = ["--src", timm_file, "--cfg", TIMM_INIT_CFG, "--out", str(tmp_path / "x.pyth"), "--class-names", str(names)]
+    assert convert(argv + DEPTH_26) == 1
+    assert "2 class names for MODEL.NUM_CLASSES 1000" in capsys.readouterr().err
