@@ -81,6 +81,14 @@ class MetricsWriter:
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                     self.tb.add_scalar(f"{kind}/{key}", value, step)
 
+    def drop_after(self, epoch: int) -> None:
+        """On resume: forget records of epochs after the checkpoint, which are about to be redone."""
+        if not self.enabled or not os.path.exists(self.path):
+            return
+        kept = [r for r in read_metrics(self.path) if r.get("epoch", 0) <= epoch]
+        with open(self.path, "w") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in kept)
+
     def close(self) -> None:
         if self.tb is not None:
             self.tb.flush()

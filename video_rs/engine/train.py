@@ -142,6 +142,7 @@ def train(cfg) -> dict:
     train_model = wrap_for_training(model, cfg, device)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
     writer = MetricsWriter(cfg.OUTPUT_DIR, tensorboard=cfg.TENSORBOARD.ENABLE)
+    writer.drop_after(start_epoch)
     eval_model = ema.module if ema is not None else model
     class_names = getattr(train_loader.dataset, "class_names", None)
     log.info("training %d epochs from epoch %d: %d iterations/epoch, %d processes",
