@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,10 +32,36 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run stops before anything is saved from it."""
 
 
-def train_one_epoch(model, loader, optimizer, schedule, scaler, runtime, criterion, *, epoch, ema, writer,
-                    cfg) -> dict:
-    """One pass over the training loader; returns loss and top-1/top-5 reduced over ranks."""
+@dataclass
+class TrainState:
+    """What a resume restores (besides the RNG streams); `model` is the bare, unwrapped network."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: torch.amp.GradScaler
+    ema: ModelEma | None
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        if state.get("scaler"):  # a disabled scaler saves {}
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+
+
+def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtime, criterion, *, epoch: int,
+                    writer: MetricsWriter, cfg) -> dict:
+    """One pass over the training loader (`model` may be wrapped); returns loss and top-1/top-5 over all ranks."""
     log = get_logger()
+    optimizer, schedule, scaler, ema = state.optimizer, state.schedule, state.scaler, state.ema
     totals = torch.zeros(4, dtype=torch.float64, device=runtime.device)  # loss sum, top1, top5, clips
     nonfinite = torch.zeros((), dtype=torch.bool, device=runtime.device)
     window = {"start": time.perf_counter(), "data": 0.0, "clips": 0, "iters": 0}
@@ -58,7 +85,7 @@ def train_one_epoch(model, loader, optimizer, schedule, scaler, runtime, criteri
         scaler.update()
         schedule.step()
         if ema is not None:
-            ema.update(_bare(model))
+            ema.update(state.model)
         totals += _batch_totals(loss, logits, labels)
         window["clips"] += len(labels)
         window["iters"] += 1
@@ -85,13 +112,6 @@ def _batch_totals(loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
     hits = logits.topk(min(5, logits.shape[1]), dim=1).indices.eq(labels[:, None])
     count = torch.tensor(float(len(labels)), dtype=torch.float64, device=loss.device)
     return torch.stack([loss.double() * count, hits[:, :1].any(1).sum().double(), hits.any(1).sum().double(), count])
-
-
-def _bare(model: nn.Module) -> nn.Module:
-    """The model under DDP and/or torch.compile wrappers (whose state_dict the EMA mirrors)."""
-    while hasattr(model, "_orig_mod") or isinstance(model, nn.parallel.DistributedDataParallel):
-        model = getattr(model, "_orig_mod", None) or model.module
-    return model
 
 
 def _check_finite(flag: torch.Tensor, epoch: int, it: int, cfg) -> None:
@@ -133,12 +153,12 @@ def train(cfg) -> dict:
     train_loader = build_loader(cfg, "train", output_dir=cfg.OUTPUT_DIR)
     val_loader = build_loader(cfg, "val", output_dir=cfg.OUTPUT_DIR) if cfg.TRAIN.EVAL_PERIOD else None
     optimizer = build_optimizer(model, cfg)
-    schedule = LRSchedule(optimizer, cfg, steps_per_epoch=len(train_loader))
-    scaler = runtime.grad_scaler()
     ema = ModelEma(model, decay=cfg.MODEL_EMA.DECAY, dynamic_decay=cfg.MODEL_EMA.DYNAMIC_DECAY) \
         if cfg.MODEL_EMA.ENABLE else None
+    state = TrainState(model, optimizer, LRSchedule(optimizer, cfg, steps_per_epoch=len(train_loader)),
+                       runtime.grad_scaler(), ema)
     seed_everything(cfg.RNG_SEED + 1000 * get_rank())  # per-rank dropout / stochastic depth masks
-    start_epoch = _resume(cfg, model, optimizer, schedule, scaler, ema) if cfg.TRAIN.AUTO_RESUME else 0
+    start_epoch = _resume(cfg, state) if cfg.TRAIN.AUTO_RESUME else 0
     train_model = wrap_for_training(model, cfg, device)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
     writer = MetricsWriter(cfg.OUTPUT_DIR, tensorboard=cfg.TENSORBOARD.ENABLE)
@@ -154,8 +174,8 @@ def train(cfg) -> dict:
             train_loader.sampler.set_epoch(epoch)
         set_train_mode(model, cfg)
         started = time.perf_counter()
-        stats = train_one_epoch(train_model, train_loader, optimizer, schedule, scaler, runtime, criterion,
-                                epoch=epoch, ema=ema, writer=writer, cfg=cfg)
+        stats = train_one_epoch(train_model, train_loader, state, runtime, criterion, epoch=epoch, writer=writer,
+                                cfg=cfg)
         num_bad = len(read_bad_videos(cfg.OUTPUT_DIR)) if is_main_process() else 0
         num_bad = int(all_reduce_sum([num_bad], device)[0])
         check_bad_fraction(num_bad, train_loader.dataset.num_videos, cfg, "train")
@@ -171,7 +191,7 @@ def train(cfg) -> dict:
         log.info("epoch %d done: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                           for k, v in record.items() if k != "epoch"))
         if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last_epoch:
-            last_path = _save(cfg, epoch + 1, model, optimizer, schedule, scaler, ema, class_names, val_metrics)
+            last_path = _save(cfg, epoch + 1, state, class_names, val_metrics)
     writer.close()
     if is_main_process():
         plot_training_curves(read_metrics(writer.path), os.path.join(cfg.OUTPUT_DIR, "training_curves.png"))
@@ -179,41 +199,32 @@ def train(cfg) -> dict:
             "eval_model": eval_model, "class_names": class_names}
 
 
-def _save(cfg, epoch, model, optimizer, schedule, scaler, ema, class_names, metrics) -> str:
+def _save(cfg, epoch: int, state: TrainState, class_names, metrics: dict) -> str:
     """Checkpoint (rank 0 writes; every rank's RNG state goes in so each resumes its own stream)."""
     rng = all_gather_object(ckpt.capture_rng_state())
     path = ckpt.checkpoint_path(cfg.OUTPUT_DIR, epoch)
     if is_main_process():
-        ckpt.save_checkpoint(path, {
-            "epoch": epoch, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None, "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "rng": rng, "metrics": metrics,
-        })
+        ckpt.save_checkpoint(path, {"epoch": epoch, "cfg": cfg_to_yaml(cfg), "class_names": class_names,
+                                    **state.state_dict(), "rng": rng, "metrics": metrics})
         ckpt.prune_checkpoints(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP)
     return path
 
 
-def _resume(cfg, model, optimizer, schedule, scaler, ema) -> int:
+def _resume(cfg, state: TrainState) -> int:
     """Restore the newest readable checkpoint in OUTPUT_DIR; returns the epoch to start from."""
     found = ckpt.find_latest_checkpoint(cfg.OUTPUT_DIR)
     if found is None:
         return 0
-    path, state = found
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    schedule.load_state_dict(state["schedule"])
-    if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    if ema is not None and state.get("ema"):
-        ema.load_state_dict(state["ema"])
-    rng = state["rng"]
+    path, saved = found
+    state.load_state_dict(saved)
+    rng = saved["rng"]
     if len(rng) == int(os.environ.get("WORLD_SIZE", 1)):
         ckpt.restore_rng_state(rng[get_rank()])
     else:  # resumed on another number of processes: rank 0's stream, offset per rank
         ckpt.restore_rng_state(rng[0])
         seed_everything(torch.randint(2**31, ()).item() + 1000 * get_rank())
-    get_logger().info("resumed from %s (epoch %d)", path, state["epoch"])
-    return int(state["epoch"])
+    get_logger().info("resumed from %s (epoch %d)", path, saved["epoch"])
+    return int(saved["epoch"])
 
 
 def main(cfg) -> dict:
