@@ -1,0 +1,171 @@
+"""VideoClipDataset: one annotation row -> decoded, transformed uint8 clips, with the bad-video policy.
+
+An item is a small stack of clips that share one decode, flattened into the batch by `collate_clips`:
+
+    train  item = a video              -> NUM_CLIPS_PER_VIDEO random clips       (views 0..K-1)
+    val    item = a video              -> 1 centre clip, centre crop             (view 0)
+    test   item = (video, temporal k)  -> NUM_SPATIAL_CROPS crops of clip k      (views k*S .. k*S+S-1)
+
+each as `(clips uint8 [K, C, T, H, W], labels [K], video_index [K], view_index [K])`.
+
+Training never dies from a bad file: another clip of the same video is tried DECODE_RETRIES
+times (when the error says another clip may work), then a random other video. Evaluation returns
+zero clips with view index FAILED_VIEW, which the evaluator leaves out and reports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from video_rs.data.annotations import VideoList
+from video_rs.data.bad_videos import BadVideoLog, TooManyBadVideos, logger
+from video_rs.data.decoders import DecodeError, open_video
+from video_rs.data.sampling import random_clip_indices, uniform_clip_indices
+from video_rs.data.transforms import EvalTransform, TrainTransform, frames_to_video
+
+FAILED_VIEW = -1  # view_index of a view that could not be decoded (evaluation only)
+MODES = ("train", "val", "test")
+MAX_REPLACEMENT_VIDEOS = 100  # consecutive unreadable videos before training gives up
+
+
+@dataclass(frozen=True)
+class ClipSampling:
+    num_frames: int
+    sampling_rate: int
+    target_fps: float
+
+
+class VideoClipDataset(Dataset):
+    def __init__(self, videos: VideoList, *, mode: str, sampling: ClipSampling,
+                 transform: TrainTransform | EvalTransform, backend: str, clips_per_video: int = 1,
+                 num_temporal_views: int = 1, decode_retries: int = 10, output_dir: str | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.videos = videos
+        self.mode = mode
+        self.sampling = sampling
+        self.transform = transform
+        self.backend = backend
+        self.clips_per_video = clips_per_video if mode == "train" else 1
+        self.num_temporal_views = num_temporal_views if mode == "test" else 1
+        self.num_spatial_crops = transform.num_crops if isinstance(transform, EvalTransform) else 1
+        self.decode_retries = decode_retries
+        self.bad_log = BadVideoLog(output_dir, mode)
+
+    @classmethod
+    def from_cfg(cls, cfg, mode: str, videos: VideoList, *, output_dir: str | None = None) -> "VideoClipDataset":
+        data = cfg.DATA
+        if mode == "train":
+            transform = TrainTransform(
+                crop_size=data.TRAIN_CROP_SIZE, area_range=tuple(data.TRAIN_JITTER_SCALES_RELATIVE) or None,
+                aspect_range=tuple(data.TRAIN_JITTER_ASPECT_RELATIVE), jitter_scales=tuple(data.TRAIN_JITTER_SCALES),
+                flip=data.RANDOM_FLIP, randaug_num_ops=cfg.AUG.RANDAUG_NUM_OPS if cfg.AUG.ENABLE else 0,
+                randaug_magnitude=cfg.AUG.RANDAUG_MAGNITUDE)
+        else:
+            transform = EvalTransform(crop_size=data.TEST_CROP_SIZE,
+                                      num_crops=cfg.TEST.NUM_SPATIAL_CROPS if mode == "test" else 1)
+        return cls(videos, mode=mode, sampling=ClipSampling(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS),
+                   transform=transform, backend=data.DECODING_BACKEND, clips_per_video=data.NUM_CLIPS_PER_VIDEO,
+                   num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS, decode_retries=data.DECODE_RETRIES,
+                   output_dir=output_dir)
+
+    # ------------------------------------------------------------------ what the evaluator reads
+    @property
+    def num_videos(self) -> int:
+        return len(self.videos.paths)
+
+    @property
+    def views_per_video(self) -> int:
+        """Clips per video in one pass: K in training, temporal x spatial views in evaluation."""
+        return self.clips_per_video * self.num_temporal_views * self.num_spatial_crops
+
+    @property
+    def paths(self) -> list[str]:
+        return self.videos.paths
+
+    @property
+    def labels(self) -> list[int]:
+        return self.videos.labels
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.videos.class_names
+
+    @property
+    def clips_per_item(self) -> int:
+        return self.clips_per_video if self.mode == "train" else self.num_spatial_crops
+
+    def __len__(self) -> int:
+        return self.num_videos * self.num_temporal_views
+
+    def probe(self, video_index: int) -> str | None:
+        """Decode every frame this split would use from the video, here; the failure reason or None."""
+        try:
+            with open_video(self.paths[video_index], self.backend) as video:
+                video.get(np.unique(np.concatenate(self._eval_indices(video))))
+        except DecodeError as err:
+            return err.reason
+        return None
+
+    # ------------------------------------------------------------------ items
+    def __getitem__(self, index: int):
+        if self.mode == "train":
+            return self._train_item(index)
+        return self._eval_item(*divmod(index, self.num_temporal_views))
+
+    def _item(self, clips: torch.Tensor, video: int, views: torch.Tensor):
+        count = len(clips)
+        return (clips, torch.full((count,), self.labels[video], dtype=torch.int64),
+                torch.full((count,), video, dtype=torch.int64), views.to(torch.int64))
+
+    def _eval_indices(self, video) -> list[np.ndarray]:
+        s = self.sampling
+        return uniform_clip_indices(video.num_frames, s.num_frames, s.sampling_rate, video.fps, s.target_fps,
+                                    self.num_temporal_views)
+
+    def _eval_item(self, video: int, temporal: int):
+        crops = self.num_spatial_crops
+        try:
+            with open_video(self.paths[video], self.backend) as opened:
+                frames = opened.get(self._eval_indices(opened)[temporal])
+            clips = self.transform(frames_to_video(frames))
+            views = temporal * crops + torch.arange(crops)
+        except DecodeError as err:
+            self.bad_log.record(err.path, err.reason)
+            size = self.transform.crop_size
+            clips = torch.zeros((crops, 3, self.sampling.num_frames, size, size), dtype=torch.uint8)
+            views = torch.full((crops,), FAILED_VIEW)
+        return self._item(clips, video, views)
+
+    def _train_item(self, video: int):
+        for _ in range(MAX_REPLACEMENT_VIDEOS):
+            for _attempt in range(self.decode_retries + 1):
+                try:
+                    return self._item(self._train_clips(video), video, torch.arange(self.clips_per_video))
+                except DecodeError as err:
+                    self.bad_log.record(err.path, err.reason)
+                    if not err.retryable:
+                        break
+            replacement = int(torch.randint(self.num_videos, ()))
+            logger.debug("replacing unreadable %s by %s", self.paths[video], self.paths[replacement])
+            video = replacement
+        raise TooManyBadVideos(f"{MAX_REPLACEMENT_VIDEOS} videos in a row could not be decoded "
+                               f"(the last: {self.paths[video]}); see bad_videos.txt")
+
+    def _train_clips(self, video: int) -> torch.Tensor:
+        """K random clips decoded in one pass over the file (repeated augmentation), each transformed."""
+        s = self.sampling
+        with open_video(self.paths[video], self.backend) as opened:
+            clips = [random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps)
+                     for _ in range(self.clips_per_video)]
+            frames = opened.get(np.concatenate(clips))
+        frames = frames.reshape((self.clips_per_video, s.num_frames) + frames.shape[1:])
+        return torch.stack([self.transform(frames_to_video(f)) for f in frames])
+
+
+def collate_clips(items):
+    """Concatenate items' clip stacks into one batch: (clips [B, C, T, H, W], labels, video_index, view_index)."""
+    return tuple(torch.cat(parts) for parts in zip(*items))

@@ -1,0 +1,115 @@
+"""build_loader(cfg, mode): annotations -> dataset -> (distributed) sampler -> DataLoader of uint8 clips.
+
+Batch sizes are GLOBAL, as in PySlowFast: each of the `world` ranks takes TRAIN.BATCH_SIZE / world
+clips per step (an error when it does not divide, because the learning rate is tuned for the global
+batch) and TEST.BATCH_SIZE // world clips per evaluation step (rounded down, at least 1: only memory
+depends on it). In evaluation every rank reads its own shard, without the padding a
+DistributedSampler adds, so each (video, view) is scored exactly once.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+
+from video_rs.data.annotations import VideoList, load_split
+from video_rs.data.bad_videos import check_missing_files
+from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
+
+
+class ShardSampler(Sampler[int]):
+    """Items rank, rank + world, ...: disjoint shards that together hold every item once (no padding)."""
+
+    def __init__(self, num_items: int, rank: int = 0, world_size: int = 1):
+        self.num_items, self.rank, self.world_size = num_items, rank, world_size
+
+    def __iter__(self):
+        return iter(range(self.rank, self.num_items, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.num_items, self.world_size))
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def split_of(cfg, mode: str) -> tuple[str, str]:
+    """(dataset kind, split name) that `mode` reads."""
+    if mode == "train":
+        return cfg.TRAIN.DATASET, cfg.TRAIN.SPLIT
+    if mode == "val":
+        return cfg.TRAIN.DATASET, "val"
+    return cfg.TEST.DATASET, cfg.TEST.SPLIT
+
+
+def load_videos(cfg, mode: str) -> VideoList:
+    """The split's video list, after the start-up check that its files exist (synthetic data made first)."""
+    from video_rs.data.synthetic import ensure_synthetic_dataset
+
+    ensure_synthetic_dataset(cfg)
+    kind, split = split_of(cfg, mode)
+    videos = load_split(cfg, kind, split)
+    check_missing_files(videos.paths, cfg, split, videos.source)
+    return videos
+
+
+def seed_worker(worker_id: int) -> None:
+    """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _loader_seed(base: int, rank: int, mode: str) -> int:
+    """Distinct streams per rank and mode, all fixed by RNG_SEED."""
+    return int(np.random.SeedSequence([base, rank, MODES.index(mode)]).generate_state(1)[0])
+
+
+def _per_rank(total: int, world: int, key: str) -> int:
+    if total % world:
+        raise ValueError(f"{key} = {total} is the global batch; it must divide evenly over {world} processes")
+    return total // world
+
+
+def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: VideoList | None = None) -> DataLoader:
+    """A DataLoader of `(clips uint8 [B, C, T, H, W], labels, video_index, view_index)` batches.
+
+    `mode`: "train" (TRAIN.SPLIT, random clips, shuffled, drop_last), "val" (split "val", one centre
+    view per video) or "test" (TEST.SPLIT, NUM_ENSEMBLE_VIEWS x NUM_SPATIAL_CROPS views per video).
+    `videos` replaces the annotation files (e.g. a list of paths to predict). `output_dir` receives
+    bad_videos.txt.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if videos is None:
+        videos = load_videos(cfg, mode)
+    dataset = VideoClipDataset.from_cfg(cfg, mode, videos, output_dir=output_dir)
+    rank, world = _rank_and_world()
+    generator = torch.Generator().manual_seed(_loader_seed(cfg.RNG_SEED, rank, mode))
+    if mode == "train":
+        clips = _per_rank(cfg.TRAIN.BATCH_SIZE, world, "TRAIN.BATCH_SIZE")
+        if clips % dataset.clips_per_item:
+            raise ValueError(f"TRAIN.BATCH_SIZE per process ({clips}) must be a multiple of "
+                             f"DATA.NUM_CLIPS_PER_VIDEO ({dataset.clips_per_item})")
+        batch_size = clips // dataset.clips_per_item
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.RNG_SEED) \
+            if world > 1 else RandomSampler(dataset, generator=generator)
+        if len(sampler) < batch_size:
+            raise ValueError(f"the {split_of(cfg, mode)[1]!r} split gives each of {world} process(es) "
+                             f"{len(sampler)} videos, fewer than one batch of {batch_size}: lower TRAIN.BATCH_SIZE")
+    else:
+        clips = max(1, cfg.TEST.BATCH_SIZE // world)
+        batch_size = max(1, clips // dataset.clips_per_item)
+        sampler = ShardSampler(len(dataset), rank, world)
+    workers = cfg.DATA_LOADER.NUM_WORKERS
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate_clips,
+        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(), drop_last=mode == "train",
+        worker_init_fn=seed_worker, generator=generator, persistent_workers=workers > 0,
+        prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if workers > 0 else None)

@@ -1,0 +1,149 @@
+"""Clip transforms on uint8 video tensors: crops, resizes, flip, RandAugment, then (on the device) normalise.
+
+Every transform treats a clip as one image batch, so all frames get the same crop, flip and
+RandAugment draw, and nothing loops over frames in Python. Crops are cut in source coordinates
+and resized once (antialiased, uint8), instead of resizing whole frames and cropping after:
+
+    decoded [T, H, W, C] uint8 --view--> [T, C, H, W] --crop box--> resize to S x S
+        --flip--> RandAugment (one draw) --permute--> [C, T, S, S] uint8   (the loader's output)
+    on the device:  normalize_clips -> float32 [B, C, T, S, S]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+Box = tuple[int, int, int, int]  # top, left, height, width
+
+
+def frames_to_video(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Decoded [T, H, W, C] -> [T, C, H, W] without a copy (channels-last memory, fast for uint8 resizes)."""
+    frames = torch.as_tensor(frames)
+    return frames.permute(0, 3, 1, 2)
+
+
+def crop_and_resize(video: torch.Tensor, box: Box, size: int | tuple[int, int]) -> torch.Tensor:
+    """Cut `box` out of every frame of [T, C, H, W] and resize it to `size` (antialiased)."""
+    top, left, height, width = box
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    region = video[..., top:top + height, left:left + width]
+    if region.shape[-2:] == size:
+        return region
+    return TF.resize(region, list(size), antialias=True)
+
+
+def random_resized_crop_box(height: int, width: int, area_range: Sequence[float],
+                            aspect_range: Sequence[float]) -> Box:
+    """Inception-style crop: area fraction in `area_range`, aspect (w/h) log-uniform in `aspect_range`.
+
+    Ten tries at a box that fits, then the largest centred box of an allowed aspect (as torchvision).
+    """
+    area = height * width
+    log_lo, log_hi = math.log(aspect_range[0]), math.log(aspect_range[1])
+    for _ in range(10):
+        target = area * float(torch.empty(()).uniform_(area_range[0], area_range[1]))
+        aspect = math.exp(float(torch.empty(()).uniform_(log_lo, log_hi)))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, ()))
+            left = int(torch.randint(0, width - w + 1, ()))
+            return top, left, h, w
+    ratio = width / height
+    if ratio < aspect_range[0]:
+        w, h = width, int(round(width / aspect_range[0]))
+    elif ratio > aspect_range[1]:
+        h, w = height, int(round(height * aspect_range[1]))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def scale_jitter_crop_box(height: int, width: int, short_side_range: Sequence[int], crop_size: int) -> Box:
+    """Resize the short side to a random size in `short_side_range`, then a random `crop_size` square:
+    returned as the equivalent square in source pixels (so only the crop gets resized)."""
+    short_side = int(torch.randint(int(short_side_range[0]), int(short_side_range[1]) + 1, ()))
+    side = min(int(round(crop_size * min(height, width) / short_side)), height, width)
+    top = int(torch.randint(0, height - side + 1, ()))
+    left = int(torch.randint(0, width - side + 1, ()))
+    return top, left, side, side
+
+
+def spatial_crop_boxes(height: int, width: int, num_crops: int) -> list[Box]:
+    """Squares of the short side: 1 = centre; 3 = start, centre, end of the long side (PySlowFast order).
+
+    Cropping this square and resizing it to S equals resizing the short side to S and cropping S.
+    """
+    if num_crops not in (1, 3):
+        raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+    side = min(height, width)
+    slack = max(height, width) - side
+    offsets = [slack // 2] if num_crops == 1 else [0, slack // 2, slack]
+    if height > width:
+        return [(offset, 0, side, side) for offset in offsets]
+    return [(0, offset, side, side) for offset in offsets]
+
+
+def to_clip(video: torch.Tensor) -> torch.Tensor:
+    """[T, C, H, W] -> contiguous [C, T, H, W] (the model's per-clip layout)."""
+    return video.permute(1, 0, 2, 3).contiguous()
+
+
+@dataclass
+class TrainTransform:
+    """Random crop (random-resized or scale-jittered), flip, RandAugment: [T, C, H, W] -> [C, T, S, S]."""
+
+    crop_size: int
+    area_range: Sequence[float] | None  # None: short-side scale jitter instead of random-resized-crop
+    aspect_range: Sequence[float] = (0.75, 4 / 3)
+    jitter_scales: Sequence[int] = (256, 320)
+    flip: bool = True
+    randaug_num_ops: int = 0  # 0 disables RandAugment
+    randaug_magnitude: int = 9
+
+    def __post_init__(self):
+        self._randaug = v2.RandAugment(num_ops=self.randaug_num_ops, magnitude=self.randaug_magnitude) \
+            if self.randaug_num_ops > 0 else None
+
+    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        height, width = video.shape[-2:]
+        if self.area_range:
+            box = random_resized_crop_box(height, width, self.area_range, self.aspect_range)
+        else:
+            box = scale_jitter_crop_box(height, width, self.jitter_scales, self.crop_size)
+        video = crop_and_resize(video, box, self.crop_size)
+        if self.flip and bool(torch.rand(()) < 0.5):
+            video = video.flip(-1)
+        if self._randaug is not None:
+            video = self._randaug(tv_tensors.Video(video.contiguous())).as_subclass(torch.Tensor)
+        return to_clip(video)
+
+
+@dataclass
+class EvalTransform:
+    """Deterministic views: [T, C, H, W] -> [num_crops, C, T, S, S] (short side resized to S, then crops)."""
+
+    crop_size: int
+    num_crops: int = 1
+
+    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        boxes = spatial_crop_boxes(video.shape[-2], video.shape[-1], self.num_crops)
+        return torch.stack([to_clip(crop_and_resize(video, box, self.crop_size)) for box in boxes])
+
+
+def normalize_clips(clips: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 [B, C, T, H, W] (or [C, T, H, W]) -> float32 (x / 255 - mean) / std, on the clips' device."""
+    out = clips.to(torch.float32).div_(255.0)
+    shape = (-1, 1, 1, 1)  # broadcast over the trailing T, H, W whatever the batch dims
+    if any(m != 0 for m in mean):
+        out.sub_(torch.as_tensor(mean, dtype=out.dtype, device=out.device).view(shape))
+    if any(s != 1 for s in std):
+        out.div_(torch.as_tensor(std, dtype=out.dtype, device=out.device).view(shape))
+    return out
