@@ -88,11 +88,6 @@ def test_center_inflated_resnetrs50_reproduces_2d_logits_on_static_clip(resnetrs
     print(f"resnetrs50 center inflation: max |logit diff| = {diff:.3g} (logit std {logits_2d.std():.3g})")
     assert logits_2d.std() > 0.1  # logits carry signal, so a small difference means something
     assert diff < 1e-4
-    with torch.no_grad():  # in float64 the float32 rounding is gone: what remains is the mapping
-        diff64 = (resnetrs50.double()(frame.double()) - model_3d.double()(clip.double())).abs().max().item()
-    resnetrs50.float()
-    print(f"same in float64: {diff64:.3g}")
-    assert diff64 < 1e-10
 
 
 def test_mean_inflation_is_exact_on_interior_frames_only(resnetrs50, static_clip):

@@ -1,5 +1,4 @@
 """tools/convert_weights.py: timm file in, complete video_rs checkpoint out, misfits listed and fatal."""
-import importlib.util
 from functools import partial
 from pathlib import Path
 
@@ -16,15 +15,8 @@ TIMM_INIT_CFG = str(ROOT / "configs/k400/3d_resnetrs50_timm_init.yaml")
 DEPTH_26 = ["RESNET.DEPTH", "26", "MODEL.NUM_CLASSES", "1000"]
 
 
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def convert():
+def convert(load_tool):
     return load_tool("convert_weights").main
 
 
