@@ -91,3 +91,15 @@ def broadcast_object(obj: Any) -> Any:
     holder = [obj]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers (BN running statistics) everywhere.
+
+    DDP syncs buffers at the start of each forward, so after the last step every rank holds the
+    statistics of its own last batch; evaluating and saving need one set.
+    """
+    if not is_dist():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=0)

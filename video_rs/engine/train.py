@@ -16,7 +16,7 @@ from torch import nn
 
 from video_rs.config import cfg_to_yaml
 from video_rs.engine import checkpoint as ckpt
-from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, cleanup_distributed, get_rank,
+from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, broadcast_buffers, cleanup_distributed, get_rank,
                                          init_distributed, is_main_process, select_device)
 from video_rs.engine.ema import ModelEma
 from video_rs.engine.evaluate import validate
@@ -170,13 +170,14 @@ def train(cfg) -> dict:
 
     val_metrics, last_path = {}, None
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
-        if hasattr(train_loader.sampler, "set_epoch"):
-            train_loader.sampler.set_epoch(epoch)
+        _start_epoch(train_loader, epoch, cfg.RNG_SEED)
         set_train_mode(model, cfg)
         started = time.perf_counter()
         stats = train_one_epoch(train_model, train_loader, state, runtime, criterion, epoch=epoch, writer=writer,
                                 cfg=cfg)
-        num_bad = len(read_bad_videos(cfg.OUTPUT_DIR)) if is_main_process() else 0
+        for module in (model, eval_model):
+            broadcast_buffers(module)
+        num_bad = len(read_bad_videos(cfg.OUTPUT_DIR, "train")) if is_main_process() else 0
         num_bad = int(all_reduce_sum([num_bad], device)[0])
         check_bad_fraction(num_bad, train_loader.dataset.num_videos, cfg, "train")
         last_epoch = epoch + 1 == cfg.SOLVER.MAX_EPOCH
@@ -197,6 +198,18 @@ def train(cfg) -> dict:
         plot_training_curves(read_metrics(writer.path), os.path.join(cfg.OUTPUT_DIR, "training_curves.png"))
     return {"epoch": cfg.SOLVER.MAX_EPOCH, "val": val_metrics, "checkpoint": last_path, "model": model,
             "eval_model": eval_model, "class_names": class_names}
+
+
+def _start_epoch(loader, epoch: int, seed: int) -> None:
+    """Make the epoch's shuffle and augmentation streams a function of (seed, rank, epoch) alone.
+
+    The loader's generator otherwise carries over from earlier epochs, so a run resumed at epoch
+    k would see other batches than the uninterrupted run did.
+    """
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+    if loader.generator is not None:
+        loader.generator.manual_seed(int(np.random.SeedSequence([seed, get_rank(), epoch]).generate_state(1)[0]))
 
 
 def _save(cfg, epoch: int, state: TrainState, class_names, metrics: dict) -> str:

@@ -1,0 +1,46 @@
+"""Fine-tune a checkpoint trained on one synthetic dataset on another with a different class count,
+and evaluate a checkpoint alone with tools/test_net.py (model rebuilt from the file)."""
+import json
+import os
+import subprocess
+import sys
+
+from video_rs.engine import checkpoint as ckpt
+from video_rs.engine.train import train
+from video_rs.models import build_model
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_finetune_three_class_checkpoint_on_two_class_data(two_epoch_run, data_two_classes, make_cfg, tmp_path):
+    source_cfg, _, source_weights = two_epoch_run
+    source = ckpt.checkpoint_path(source_cfg.OUTPUT_DIR, 2)
+    cfg = make_cfg(data_two_classes, str(tmp_path), 2, "TRAIN.CHECKPOINT_FILE_PATH", source, "SOLVER.MAX_EPOCH", "1",
+                   "TRAIN.HEAD_LR_MULT", "10.0", "TRAIN.EVAL_PERIOD", "0", "TENSORBOARD.ENABLE", "False")
+    summary = train(cfg)
+    model = summary["model"]
+    assert model.head.fc.out_features == 2
+    log = open(os.path.join(str(tmp_path), "log.txt")).read()
+    assert "kept fresh initialisation" in log and "head.fc.weight" in log and "head.fc.bias" in log
+    saved = ckpt.load_checkpoint(ckpt.checkpoint_path(str(tmp_path), 1))
+    assert saved["model"]["head.fc.weight"].shape == (2, source_weights["head.fc.weight"].shape[1])
+    # the backbone started from the source (EMA) weights, not from a fresh initialisation
+    start = ckpt.eval_weights(ckpt.load_checkpoint(source))
+    fresh = build_model(cfg).state_dict()
+    names = [k for k in start if k.endswith(".conv.weight")]
+    assert names
+    for name in names:
+        tuned = model.state_dict()[name]
+        assert (tuned - start[name]).norm() < (tuned - fresh[name]).norm(), name
+
+
+def test_test_net_rebuilds_model_from_checkpoint_alone(two_epoch_run, tmp_path):
+    cfg, summary, _ = two_epoch_run
+    out = str(tmp_path)
+    command = [sys.executable, os.path.join(REPO, "tools", "test_net.py"), "--checkpoint",
+               ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2), "OUTPUT_DIR", out]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert results["metrics"] == summary["test"]["metrics"]
+    assert results["checkpoint"].endswith("checkpoint_epoch_00002.pyth")

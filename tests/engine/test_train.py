@@ -1,0 +1,83 @@
+"""End-to-end CPU training: resume equals an uninterrupted run, files a run leaves, NaN stops cleanly."""
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from video_rs.engine import checkpoint as ckpt
+from video_rs.engine.logging import read_metrics
+from video_rs.engine.train import NonFiniteLossError, train
+
+
+def _assert_equal_states(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_run_leaves_its_files(two_epoch_run):
+    cfg, summary, _ = two_epoch_run
+    out = cfg.OUTPUT_DIR
+    for name in ("config.yaml", "metrics.jsonl", "training_curves.png", "results.json", "predictions.csv",
+                 "confusion_matrix.png", "log.txt"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    assert os.listdir(os.path.join(out, "tensorboard"))
+    records = read_metrics(os.path.join(out, "metrics.jsonl"))
+    iters = [r for r in records if r["kind"] == "iter"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert iters and {"loss", "lr", "clips_per_s", "data_time"} <= iters[0].keys()
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    assert {"train_top1", "train_top5", "val_top1", "val_top5", "epoch_time", "bad_videos"} <= epochs[0].keys()
+    assert epochs[0]["bad_videos"] == 0
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert results["metrics"]["num_videos"] == 6 and results["views_per_video"] == 6
+    assert results["views_scored"] == 36 and results["failed_videos"] == []
+    assert 0 <= results["metrics"]["top1"] <= 100 and results["metrics"]["top5"] == 100.0
+    rows = open(os.path.join(out, "predictions.csv")).read().splitlines()
+    assert rows[0].split(",")[:4] == ["video", "label", "top1", "score1"] and len(rows) == 7
+    state = ckpt.load_checkpoint(ckpt.checkpoint_path(out, 2))
+    assert state["class_names"] and len(state["class_names"]) == 3
+    assert {"model", "ema", "optimizer", "schedule", "scaler", "rng", "cfg", "epoch"} <= state.keys()
+    assert state["schedule"]["step_count"] == 2 * 3  # 12 training videos / batch 4, two epochs
+    assert summary["test"]["metrics"] == results["metrics"]
+
+
+def test_resume_after_epoch_one_skipping_a_corrupt_newest_matches_uninterrupted(two_epoch_run, tmp_path):
+    cfg, _, final = two_epoch_run
+    out = str(tmp_path / "resumed")
+    shutil.copytree(cfg.OUTPUT_DIR, out)
+    newest = ckpt.checkpoint_path(out, 2)
+    with open(newest, "r+b") as handle:  # a crash while writing epoch 2 (without the atomic rename)
+        handle.truncate(os.path.getsize(newest) // 3)
+    torch.manual_seed(12345)  # the process state differs from a fresh start: only restored RNG can match
+    resumed_cfg = cfg.clone()
+    resumed_cfg.defrost()
+    resumed_cfg.OUTPUT_DIR = out
+    resumed_cfg.freeze()
+    summary = train(resumed_cfg)
+    _assert_equal_states(final, summary["model"].state_dict())
+    log = open(os.path.join(out, "log.txt")).read()
+    assert "skipping corrupt checkpoint" in log and "resumed from" in log and "epoch 1)" in log
+    assert ckpt.load_checkpoint(newest)["epoch"] == 2
+    epochs = [r["epoch"] for r in read_metrics(os.path.join(out, "metrics.jsonl")) if r["kind"] == "epoch"]
+    assert epochs == [1, 2]  # the redone epoch replaces, not duplicates, its records
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(two_epoch_run, tmp_path):
+    cfg, _, _ = two_epoch_run
+    out = str(tmp_path / "nan")
+    os.makedirs(os.path.join(out, "checkpoints"))
+    first = ckpt.checkpoint_path(out, 1)
+    shutil.copy(ckpt.checkpoint_path(cfg.OUTPUT_DIR, 1), first)
+    bad = cfg.clone()
+    bad.defrost()
+    bad.OUTPUT_DIR = out
+    bad.SOLVER.BASE_LR = 1e35
+    bad.SOLVER.WARMUP_EPOCHS = 0.0
+    bad.freeze()
+    with pytest.raises(NonFiniteLossError, match="last good checkpoint: .*checkpoint_epoch_00001"):
+        train(bad)
+    assert ckpt.list_checkpoints(out) == [first]
+    assert all(torch.isfinite(v).all() for v in ckpt.load_checkpoint(first)["model"].values() if v.is_floating_point())
