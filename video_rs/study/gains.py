@@ -104,6 +104,8 @@ def _format(key: str, value: Any) -> str:
         return MISSING
     if key.endswith(("delta_prev", "delta_base")):
         return f"{value:+.2f}"
+    if key in ("params_m", "gmacs") and abs(value) < 1:
+        return f"{value:.3g}"  # tiny CI networks: keep three significant digits
     if key in ("top1", "top5", "params_m", "gmacs"):
         return f"{value:.2f}"
     if key == "clips_per_s":

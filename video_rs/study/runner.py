@@ -33,7 +33,7 @@ log = logging.getLogger("video_rs.study")
 
 def train_and_test(cfg: CfgNode) -> None:
     """One row: the trainer's train + multi-view test (writes OUTPUT_DIR/results.json)."""
-    from video_rs.engine.train import main
+    from video_rs.engine import main
 
     main(cfg)
 

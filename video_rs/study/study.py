@@ -143,7 +143,7 @@ def _read_row(path: str, *, study_path: str) -> Row:
 
 
 def _first_comment(text: str) -> str:
-    """The row's one-line description: the first comment line of its file."""
+    """The row's label in the gains table: the first comment line of its file (e.g. "+ cosine LR decay")."""
     for line in text.splitlines():
         if line.startswith("#"):
             return line.lstrip("#").strip()
