@@ -11,7 +11,7 @@ from video_rs.data.encode import write_video
 TINY_SIZE = (36, 44)  # height, width of the fixture videos
 
 
-def index_frames(num_frames: int, height: int = TINY_SIZE[0], width: int = TINY_SIZE[1], step: int = 4) -> np.ndarray:
+def _index_frames(num_frames: int, height: int = TINY_SIZE[0], width: int = TINY_SIZE[1], step: int = 4) -> np.ndarray:
     """Grey frames whose brightness is `step * index`: decoding frame i must give level step * i (+-1 after x264)."""
     if step * (num_frames - 1) > 255:
         raise ValueError(f"{num_frames} frames do not fit in 8 bits at step {step}")
@@ -19,9 +19,24 @@ def index_frames(num_frames: int, height: int = TINY_SIZE[0], width: int = TINY_
     return np.broadcast_to(levels[:, None, None, None], (num_frames, height, width, 3)).copy()
 
 
-def frame_numbers(frames: np.ndarray, step: int = 4) -> np.ndarray:
-    """Inverse of `index_frames`: the frame index each decoded frame shows (mean brightness / step)."""
+def _frame_numbers(frames: np.ndarray, step: int = 4) -> np.ndarray:
+    """Inverse of `_index_frames`: the frame index each decoded frame shows (mean brightness / step)."""
     return np.rint(frames.reshape(len(frames), -1).mean(axis=1) / step).astype(int)
+
+
+@pytest.fixture(scope="session")
+def index_frames():
+    """`index_frames(num_frames, height=36, width=44, step=4)` -> frames whose brightness is step * index.
+
+    (Fixtures, not imports: tests/engine has its own conftest module, so `from conftest import` is ambiguous.)
+    """
+    return _index_frames
+
+
+@pytest.fixture(scope="session")
+def frame_numbers():
+    """`frame_numbers(decoded [T, H, W, 3])` -> the index each frame of an index video shows."""
+    return _frame_numbers
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +50,7 @@ def index_video(tmp_path_factory):
     """A 60-frame 30 fps mp4 whose frame i has brightness 4 * i; near-lossless (crf 4), keyframe every 8 frames,
     with B-frames, so decoding the wrong frame or a neighbour shows."""
     path = tmp_path_factory.mktemp("videos") / "index60.mp4"
-    return write_video(str(path), index_frames(60), fps=30, crf=4, gop=8)
+    return write_video(str(path), _index_frames(60), fps=30, crf=4, gop=8)
 
 
 @pytest.fixture(scope="session")

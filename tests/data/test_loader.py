@@ -1,9 +1,10 @@
 """build_loader end to end on real mp4 files: batch layout, views, sharding, seeding, bad files."""
+import numpy as np
 import pytest
 import torch
 
 from video_rs.config import load_cfg
-from video_rs.data import FAILED_VIEW, build_loader
+from video_rs.data import build_loader
 
 
 def tiny_cfg(data_dir, output_dir, *opts):
@@ -28,3 +29,107 @@ def test_train_batches_are_uint8_clips_with_labels_and_indices(tiny_synthetic_da
     seen = sorted(v for b in batches for v in b[2].tolist())
     assert seen == list(range(12))  # one clip per video per epoch, shuffled
     assert (view_index == 0).all()
+
+
+def test_val_gives_one_centre_view_per_video(tiny_synthetic_dataset, tmp_path):
+    loader = build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "val")
+    batches = list(loader)
+    videos = [v for b in batches for v in b[2].tolist()]
+    assert videos == list(range(6)) and all((b[3] == 0).all() for b in batches)
+    assert batches[0][0].shape[1:] == (3, 4, 32, 32) and loader.dataset.views_per_video == 1
+
+
+def test_test_views_cover_every_video_and_view_exactly_once(tiny_synthetic_dataset, tmp_path):
+    cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TEST.NUM_SPATIAL_CROPS", "3")
+    loader = build_loader(cfg, "test")
+    dataset = loader.dataset
+    assert dataset.views_per_video == 6 and dataset.num_videos == 6
+    pairs = [(v, k) for b in loader for v, k in zip(b[2].tolist(), b[3].tolist())]
+    assert sorted(pairs) == [(v, k) for v in range(6) for k in range(6)]
+    assert all(len(b[0]) <= 6 for b in loader)
+    assert dataset.class_names == ["right", "left", "down"]
+
+
+def test_test_views_are_deterministic(tiny_synthetic_dataset, tmp_path):
+    cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path))
+    first, second = (next(iter(build_loader(cfg, "test")))[0] for _ in range(2))
+    assert torch.equal(first, second)
+
+
+def test_evaluation_shards_are_disjoint_and_complete_without_padding(tiny_synthetic_dataset, tmp_path, monkeypatch):
+    """Three ranks over 6 videos x 2 temporal items: every (video, view) once, uneven shards allowed."""
+    from video_rs.data import loader as loader_module
+
+    cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TEST.NUM_SPATIAL_CROPS", "3", "TEST.BATCH_SIZE", "9")
+    pairs = []
+    for rank in range(3):
+        monkeypatch.setattr(loader_module, "_rank_and_world", lambda rank=rank: (rank, 3))
+        loader = build_loader(cfg, "test")
+        assert loader.batch_size == 1  # 9 clips // 3 ranks = 3 clips = one item of 3 crops
+        pairs += [(v, k) for b in loader for v, k in zip(b[2].tolist(), b[3].tolist())]
+    assert sorted(pairs) == [(v, k) for v in range(6) for k in range(6)]
+
+
+def test_distributed_training_uses_a_distributed_sampler_with_the_per_rank_batch(tiny_synthetic_dataset, tmp_path,
+                                                                                  monkeypatch):
+    from torch.utils.data import DistributedSampler
+
+    from video_rs.data import loader as loader_module
+
+    monkeypatch.setattr(loader_module, "_rank_and_world", lambda: (1, 2))
+    loader = build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "train")
+    assert isinstance(loader.sampler, DistributedSampler) and loader.batch_size == 2
+    loader.sampler.set_epoch(3)
+    assert len(list(loader)) == 3
+    with pytest.raises(ValueError, match="global batch"):
+        build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TRAIN.BATCH_SIZE", "5"), "train")
+
+
+def test_several_clips_per_video_are_flattened_into_the_batch(tiny_synthetic_dataset, tmp_path):
+    cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA.NUM_CLIPS_PER_VIDEO", "2")
+    loader = build_loader(cfg, "train")
+    clips, labels, video_index, view_index = next(iter(loader))
+    assert clips.shape[0] == 4 and video_index[0] == video_index[1] and video_index[2] == video_index[3]
+    assert view_index.tolist() == [0, 1, 0, 1]
+    assert not torch.equal(clips[0], clips[1])  # two draws of clip and augmentation
+    with pytest.raises(ValueError, match="NUM_CLIPS_PER_VIDEO"):
+        build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA.NUM_CLIPS_PER_VIDEO", "3"), "train")
+
+
+def test_too_few_videos_for_one_batch_is_an_error(tiny_synthetic_dataset, tmp_path):
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TRAIN.BATCH_SIZE", "16"), "train")
+
+
+def test_workers_are_seeded_from_rng_seed(tiny_synthetic_dataset, tmp_path):
+    """Same RNG_SEED: same shuffled order and the same random clips; another seed: different ones."""
+    def first_batch(seed):
+        cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA_LOADER.NUM_WORKERS", "1", "RNG_SEED", seed)
+        return next(iter(build_loader(cfg, "train")))
+
+    a, b, c = first_batch(3), first_batch(3), first_batch(4)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+    assert not (torch.equal(a[0], c[0]) and torch.equal(a[2], c[2]))
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_target_fps_resamples_a_60_fps_video(tmp_path, index_frames, frame_numbers, write_test_video, backend):
+    """NUM_FRAMES 4 at rate 2 on a 30 fps timeline = every 4th frame of a 60 fps file; centre crop, no resize."""
+    write_test_video(str(tmp_path / "v60.mp4"), index_frames(60, 32, 64), fps=60, crf=4)
+    (tmp_path / "val.csv").write_text("v60.mp4 0\n")
+    cfg = tiny_cfg(str(tmp_path), str(tmp_path), "DATA.DECODING_BACKEND", backend)
+    clips, *_ = next(iter(build_loader(cfg, "val")))
+    shown = frame_numbers(clips[0].permute(1, 2, 3, 0).numpy())
+    assert np.array_equal(np.diff(shown), [4, 4, 4]) and shown[0] == round((59 - 12) / 2)
+
+
+def test_synthetic_dataset_is_made_on_first_use(tmp_path):
+    root = str(tmp_path / "made")
+    cfg = tiny_cfg(root, str(tmp_path), "SYNTHETIC.ENABLE", "True", "SYNTHETIC.VIDEOS_PER_CLASS", "[2, 1, 1]",
+                   "SYNTHETIC.NUM_FRAMES", "12", "SYNTHETIC.SIZE", "[32, 64]", "MODEL.NUM_CLASSES", "2",
+                   "TRAIN.BATCH_SIZE", "2")
+    assert len(list(build_loader(cfg, "train"))) == 2
+    assert open(f"{root}/classes.txt").read().split() == ["right", "left"]
+    too_many = tiny_cfg(str(tmp_path / "other"), str(tmp_path), "SYNTHETIC.ENABLE", "True", "MODEL.NUM_CLASSES", "50")
+    with pytest.raises(ValueError, match="motion classes"):
+        build_loader(too_many, "train")

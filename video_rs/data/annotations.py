@@ -13,6 +13,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 DATASETS = ("kinetics", "ucf101", "hmdb51", "folder")
@@ -78,14 +79,25 @@ def find_class_names(data_dir: str, class_names_file: str = "") -> list[str] | N
     return None
 
 
-def split_path_label(line: str) -> tuple[str, str] | None:
-    """'some dir/a b.mp4 3' or 'a.mp4,3' -> (path, label); split at the LAST space or comma."""
+def split_path_label(line: str, class_names: Sequence[str] = ()) -> tuple[str, str] | None:
+    """'dir/a b.mp4 3', 'a.mp4,3' or 'a.mp4,air drumming' -> (path, label), split from the right.
+
+    The last space wins unless only the last comma (or a known class name with spaces) gives a valid
+    label, so paths may hold spaces and labels may be Kinetics class names.
+    """
     line = line.strip()
-    cut = max(line.rfind(" "), line.rfind(","), line.rfind("\t"))
-    if cut <= 0:
-        return None
-    path, label = line[:cut].rstrip(" ,\t"), line[cut + 1:].strip()
-    return (path, label) if path and label else None
+    candidates = []
+    for separator in (max(line.rfind(" "), line.rfind("\t")), line.rfind(",")):
+        if separator > 0:
+            candidates.append((line[:separator].rstrip(" ,\t"), line[separator + 1:].strip()))
+    known = set(class_names)
+    candidates += [(line[:-len(name)].rstrip(" ,\t"), name) for name in known
+                   if " " in name and line.endswith(name) and line[:-len(name)][-1:] in (" ", ",", "\t")]
+    candidates = [(path, label) for path, label in candidates if path and label]
+    for path, label in candidates:
+        if re.fullmatch(r"-?\d+", label) or label in known:
+            return path, label
+    return candidates[0] if candidates else None
 
 
 def read_path_label_file(path: str, *, path_prefix: str = "", num_classes: int | None = None,
@@ -100,7 +112,7 @@ def read_path_label_file(path: str, *, path_prefix: str = "", num_classes: int |
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             where = f"{path}:{number}"
-            parts = split_path_label(line)
+            parts = split_path_label(line, class_names or ())
             if parts is None:
                 raise AnnotationError(f"{where}: expected 'path label' (space or comma separated), got {line.strip()!r}")
             video, label_text = parts

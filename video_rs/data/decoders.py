@@ -202,7 +202,8 @@ class _PyAVVideo:
             if len(out) == len(wanted):
                 return out
         if previous is None:
-            raise DecodeError(self.path, "no frame could be decoded", retryable=not seek)
+            # after a seek another position may still decode; from the start, nothing does
+            raise DecodeError(self.path, f"no frame could be decoded from frame {wanted[0]} on", retryable=seek)
         shortfall = wanted[-1] - last_index
         if shortfall > max(2, self.TAIL_TOLERANCE * self.num_frames):
             raise DecodeError(self.path, f"stream ends at frame {last_index} of the {self.num_frames} "

@@ -18,11 +18,12 @@ class VideoWriter:
     """
 
     def __init__(self, path: str, *, width: int, height: int, fps: float = 30, crf: int = 18,
-                 gop: int | None = None, preset: str = "veryfast", threads: int = 1):
+                 gop: int | None = None, preset: str = "veryfast", threads: int = 1, faststart: bool = False):
         if width % 2 or height % 2:
             raise ValueError(f"H.264 yuv420p needs even sizes, got {width}x{height}")
         self.path = path
-        self._container = av.open(path, "w")
+        # faststart: index (moov) before the data, so players and partial downloads can start reading
+        self._container = av.open(path, "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = width, height
@@ -56,12 +57,12 @@ class VideoWriter:
 
 
 def write_video(path: str, frames: np.ndarray, *, fps: float = 30, crf: int = 18, gop: int | None = None,
-                preset: str = "veryfast") -> str:
+                preset: str = "veryfast", faststart: bool = False) -> str:
     """Encode uint8 RGB frames [T, H, W, 3] into `path`; returns `path`."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be [T, H, W, 3], got shape {frames.shape}")
     with VideoWriter(path, width=frames.shape[2], height=frames.shape[1], fps=fps, crf=crf, gop=gop,
-                     preset=preset) as writer:
+                     preset=preset, faststart=faststart) as writer:
         writer.write(frames)
     return path

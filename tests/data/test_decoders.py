@@ -1,0 +1,106 @@
+"""Both backends return exactly the requested frames of real H.264 files, and one DecodeError for broken ones.
+
+The fixture video's frame i has brightness 4 * i, so a decoded frame names its own index.
+"""
+import av
+import numpy as np
+import pytest
+
+from video_rs.data.decoders import BACKENDS, DecodeError, decode, open_video, video_info
+from video_rs.data.encode import write_video
+
+REQUESTS = {
+    "start": [0, 1, 2, 3],
+    "middle": [28, 30, 32, 34],
+    "end": [56, 57, 58, 59],
+    "unordered_with_repeats": [40, 3, 3, 59, 0, 17],
+    "past_the_end_clamps": [57, 59, 61, 75],
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("where", list(REQUESTS))
+def test_backends_return_exactly_the_requested_frames(index_video, frame_numbers, backend, where):
+    indices = REQUESTS[where]
+    frames = decode(index_video, indices, backend)
+    assert frames.dtype == np.uint8 and frames.shape == (len(indices), 36, 44, 3)
+    assert frame_numbers(frames).tolist() == np.minimum(indices, 59).tolist()
+    levels = 4 * np.minimum(indices, 59)
+    assert np.abs(frames.astype(int) - levels[:, None, None, None]).max() <= 2  # near-lossless, not a neighbour
+
+
+def test_backends_agree_pixel_for_pixel(index_video):
+    indices = [0, 9, 31, 47, 59]
+    a, b = (decode(index_video, indices, backend).astype(int) for backend in BACKENDS)
+    assert np.abs(a - b).max() <= 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_video_info(index_video, backend):
+    info = video_info(index_video, backend)
+    assert (info.num_frames, info.fps, info.height, info.width) == (60, 30.0, 36, 44)
+    assert info.duration == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_open_video_serves_several_requests(index_video, frame_numbers, backend):
+    with open_video(index_video, backend) as video:
+        assert video.num_frames == 60
+        for indices in ([50, 52], [4, 6], [58, 59], [0]):
+            assert frame_numbers(video.get(indices)).tolist() == indices
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_other_frame_rates_and_long_keyframe_interval(tmp_path, index_frames, frame_numbers, backend):
+    path = write_video(str(tmp_path / "fps12.mp4"), index_frames(40, 32, 64), fps=12, crf=4)  # one keyframe
+    with open_video(path, backend) as video:
+        assert (video.num_frames, video.fps) == (40, 12.0)
+        assert frame_numbers(video.get([39, 20, 21, 1])).tolist() == [39, 20, 21, 1]
+
+
+@pytest.fixture(scope="module")
+def broken_files(tmp_path_factory, index_video):
+    """Real broken inputs, as a crawl of Kinetics produces them."""
+    folder = tmp_path_factory.mktemp("broken")
+    data = open(index_video, "rb").read()
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 2])  # moov atom (at the end) lost
+    (folder / "random.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    (folder / "text.mp4").write_text("not a video\n" * 50)
+    with av.open(str(folder / "zero_frames.mp4"), "w") as container:  # a header and no frame
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 44, 36, "yuv420p"
+        container.start_encoding()
+    return {
+        "missing": (str(folder / "missing.mp4"), "file not found"),
+        "empty": (str(folder / "empty.mp4"), "empty file"),
+        "truncated": (str(folder / "truncated.mp4"), "cannot open"),
+        "random_bytes": (str(folder / "random.mp4"), "cannot open"),
+        "not_a_video": (str(folder / "text.mp4"), "cannot open"),
+        "zero_frames": (str(folder / "zero_frames.mp4"), ""),
+        "directory": (str(folder), "is a directory"),
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ["missing", "empty", "truncated", "random_bytes", "not_a_video", "zero_frames",
+                                  "directory"])
+def test_unreadable_files_raise_one_decode_error_with_path_and_reason(broken_files, backend, case):
+    path, reason = broken_files[case]
+    with pytest.raises(DecodeError) as caught:
+        decode(path, [0, 1], backend)
+    assert caught.value.path == path and reason in caught.value.reason and caught.value.reason
+    assert path in str(caught.value)
+    assert not caught.value.retryable  # nothing in this file can be read: no point retrying other clips
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tail_cut_off_fails_where_frames_are_missing(tmp_path, index_frames, backend):
+    """moov first (faststart), then the file cut: the header promises frames the data no longer holds."""
+    path = write_video(str(tmp_path / "faststart.mp4"), index_frames(60), crf=4, gop=8, faststart=True)
+    data = open(path, "rb").read()
+    cut = str(tmp_path / "cut.mp4")
+    open(cut, "wb").write(data[: len(data) * 6 // 10])
+    with pytest.raises(DecodeError) as caught:
+        decode(cut, [0, 30, 59], backend)
+    assert caught.value.path == cut

@@ -1,0 +1,109 @@
+"""Clip transforms: one draw per clip for every frame, exact test crops, uint8 until normalize_clips."""
+import numpy as np
+import pytest
+import torch
+
+from video_rs.data.transforms import (EvalTransform, TrainTransform, crop_and_resize, frames_to_video,
+                                      normalize_clips, random_resized_crop_box, scale_jitter_crop_box,
+                                      spatial_crop_boxes)
+
+
+def textured_frame(height=60, width=90, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def static_video(num_frames=6, height=60, width=90):
+    """A clip of identical frames [T, C, H, W] uint8."""
+    return frames_to_video(np.repeat(textured_frame(height, width)[None], num_frames, axis=0))
+
+
+@pytest.mark.parametrize("area", [(0.08, 1.0), None])
+def test_identical_frames_stay_identical_after_train_augmentation(area):
+    torch.manual_seed(0)
+    transform = TrainTransform(crop_size=32, area_range=area, aspect_range=(0.5, 2.0), jitter_scales=(40, 60),
+                               flip=True, randaug_num_ops=3, randaug_magnitude=15)
+    video = static_video()
+    outputs = [transform(video) for _ in range(12)]
+    for clip in outputs:
+        assert clip.dtype == torch.uint8 and clip.shape == (3, 6, 32, 32)
+        assert all(torch.equal(clip[:, 0], clip[:, t]) for t in range(1, 6))
+    assert len({clip[:, 0].numpy().tobytes() for clip in outputs}) == 12  # but each clip draws anew
+
+
+def test_randaugment_changes_pixels_when_enabled_and_never_when_disabled():
+    torch.manual_seed(1)
+    video = static_video(height=32, width=32)
+    plain = TrainTransform(crop_size=32, area_range=(1.0, 1.0), aspect_range=(1.0, 1.0), flip=False)
+    assert all(torch.equal(plain(video), video.permute(1, 0, 2, 3)) for _ in range(3))
+    augmented = TrainTransform(crop_size=32, area_range=(1.0, 1.0), aspect_range=(1.0, 1.0), flip=False,
+                               randaug_num_ops=2, randaug_magnitude=20)
+    assert sum(not torch.equal(augmented(video), video.permute(1, 0, 2, 3)) for _ in range(10)) >= 8
+
+
+def test_flip_is_horizontal_and_happens_about_half_the_time():
+    torch.manual_seed(2)
+    video = static_video(height=32, width=32)
+    transform = TrainTransform(crop_size=32, area_range=(1.0, 1.0), aspect_range=(1.0, 1.0), flip=True)
+    original = video.permute(1, 0, 2, 3)
+    outs = [transform(video) for _ in range(200)]
+    flipped = sum(torch.equal(o, original.flip(-1)) for o in outs)
+    assert sum(torch.equal(o, original) for o in outs) + flipped == 200 and 70 < flipped < 130
+
+
+def test_random_resized_crop_boxes_respect_area_and_aspect_ranges():
+    torch.manual_seed(3)
+    for _ in range(300):
+        top, left, h, w = random_resized_crop_box(240, 320, (0.08, 1.0), (0.5, 2.0))
+        assert 0 <= top and top + h <= 240 and 0 <= left and left + w <= 320
+        assert 0.07 <= h * w / (240 * 320) <= 1.0
+        assert 0.45 <= w / h <= 2.1
+
+
+def test_scale_jitter_box_is_the_crop_of_a_short_side_resize():
+    torch.manual_seed(4)
+    sides = set()
+    for _ in range(200):
+        top, left, h, w = scale_jitter_crop_box(240, 320, (256, 320), 224)
+        assert h == w and top + h <= 240 and left + w <= 320
+        assert 224 * 240 / 320 - 1 <= h <= 224 * 240 / 256 + 1  # crop 224 of a 256..320 short side
+        sides.add(h)
+    assert len(sides) > 10
+
+
+@pytest.mark.parametrize("height,width", [(60, 90), (90, 60)])
+def test_three_test_crops_are_both_ends_and_centre_of_the_long_side(height, width):
+    boxes = spatial_crop_boxes(height, width, 3)
+    long_offsets = [b[0] if height > width else b[1] for b in boxes]
+    assert long_offsets == [0, 15, 30] and all(b[2] == b[3] == 60 for b in boxes)
+    assert spatial_crop_boxes(height, width, 1) == [boxes[1]]
+
+
+def test_eval_crops_equal_short_side_resize_then_crop():
+    frames = np.repeat(textured_frame(60, 90)[None], 2, axis=0)
+    video = frames_to_video(frames)
+    crops = EvalTransform(crop_size=40, num_crops=3)(video)
+    assert crops.shape == (3, 3, 2, 40, 40) and crops.dtype == torch.uint8
+    resized = crop_and_resize(video, (0, 0, 60, 90), (40, 60))  # short side 60 -> 40
+    for crop, left in zip(crops, (0, 10, 20)):
+        reference = resized[..., left:left + 40].permute(1, 0, 2, 3).float()
+        assert (crop.float() - reference).abs().mean() < 6  # resampling order differs, content does not
+
+
+def test_eval_crop_of_known_layout_lands_where_expected():
+    frames = np.zeros((1, 40, 120, 3), np.uint8)
+    frames[..., :40, :] = 50
+    frames[..., 40:80, :] = 150
+    frames[..., 80:, :] = 250
+    crops = EvalTransform(crop_size=20, num_crops=3)(frames_to_video(frames))
+    assert [int(c.float().mean().round()) for c in crops] == [50, 150, 250]
+
+
+def test_normalize_clips_matches_the_formula_in_float32():
+    clips = torch.randint(0, 256, (2, 3, 4, 5, 5), dtype=torch.uint8)
+    mean, std = (0.45, 0.4, 0.35), (0.225, 0.25, 0.2)
+    out = normalize_clips(clips, mean, std)
+    expected = (clips.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1, 1)
+    assert out.dtype == torch.float32 and torch.allclose(out, expected, atol=1e-6)
+    assert torch.allclose(normalize_clips(clips, (0, 0, 0), (1, 1, 1)), clips.float() / 255)
+    assert torch.allclose(normalize_clips(clips[0], mean, std), expected[0], atol=1e-6)
+    assert clips.dtype == torch.uint8  # input untouched
