@@ -32,10 +32,18 @@ log = logging.getLogger("video_rs.study")
 
 
 def train_and_test(cfg: CfgNode) -> None:
-    """One row: the trainer's train + multi-view test (writes OUTPUT_DIR/results.json)."""
-    from video_rs.engine import main
+    """One row: train, then the multi-view test (writes OUTPUT_DIR/results.json).
 
-    main(cfg)
+    This is `video_rs.engine.main` without its teardown of the process group: under torchrun,
+    destroying and re-creating the group between rows hung in gloo's rendezvous (stale keys in
+    torchrun's store), so the group made by the first row serves every row and `run_study` tears
+    it down once at the end.
+    """
+    from video_rs.engine import test, train
+
+    summary = train(cfg) if cfg.TRAIN.ENABLE else {}
+    if cfg.TEST.ENABLE:
+        test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
 
 
 def is_finished(row_dir: str) -> bool:
@@ -56,6 +64,16 @@ def run_study(study: Study, rows: Sequence[Row], *, run_row: Callable[[CfgNode],
     planned = study.configs(rows)
     for row, cfg in planned:
         check_row_folder(row, cfg)
+    try:
+        _run_rows(planned, run_row, on_row_done)
+    finally:
+        from video_rs.engine.distributed import cleanup_distributed
+
+        cleanup_distributed()
+    return planned
+
+
+def _run_rows(planned, run_row, on_row_done) -> None:
     for row, cfg in planned:
         if is_finished(cfg.OUTPUT_DIR):
             log.info("row %s: %s exists, not run again", row.name, os.path.join(cfg.OUTPUT_DIR, RESULTS_FILE))
@@ -71,7 +89,6 @@ def run_study(study: Study, rows: Sequence[Row], *, run_row: Callable[[CfgNode],
             _write_record(cfg.OUTPUT_DIR, record)
             if on_row_done is not None:
                 on_row_done(planned)
-    return planned
 
 
 def describe_plan(planned: Sequence[tuple[Row, CfgNode]]) -> list[str]:
