@@ -10,6 +10,7 @@ row, after the row's own overrides. Finished rows are not run again; see configs
 import sys
 
 from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.engine.logging import setup_logging
 from video_rs.study import StudyError, load_study, run_study, select_rows, update_gains
 from video_rs.study.runner import describe_plan, is_main_rank
 
@@ -23,10 +24,13 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=_names, default=None, help="comma-separated rows to run, in this order")
     parser.add_argument("--skip", type=_names, default=[], help="comma-separated rows to leave out")
     parser.add_argument("--list", action="store_true", help="print the rows, their overrides and status; run nothing")
-    args, _ = parse_config_args(parser, argv)  # validates the study file + overrides, exits 2 on a bad key
-    if not args.cfg_file:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not any(token == "--cfg" or token.startswith("--cfg=") for token in argv):
         parser.error("--cfg STUDY.yaml is required")
+    args, _ = parse_config_args(parser, argv)  # validates the study file + overrides, exits 2 on a bad key
     overrides = [token for token in list(args.opts or []) + list(args.opts_flag or []) if token != "--opts"]
+    if is_main_rank():
+        setup_logging(None)  # the study's own lines before the first row's run sets up its log.txt
     try:
         study = load_study(args.cfg_file, overrides)
         rows = select_rows(study, args.rows, args.skip)

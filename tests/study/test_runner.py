@@ -5,7 +5,7 @@ import os
 import pytest
 
 from video_rs.study import StudyError, load_study, run_study, select_rows
-from video_rs.study.runner import ROW_RECORD_FILE
+from video_rs.study.runner import ROW_RECORD_FILE, row_status
 
 
 class FakeTrainer:
@@ -39,6 +39,10 @@ def test_an_interrupted_study_resumes_at_the_unfinished_row(tiny_study):
     study = load_study(str(tiny_study))
     with pytest.raises(KeyboardInterrupt):
         run_study(study, select_rows(study), run_row=FakeTrainer(fail_on="02_longer"))
+    assert [row_status(row, cfg) for row, cfg in study.configs(select_rows(study))] == [
+        "done", "done", "started", "pending"]
+    skipped = study.configs(select_rows(study, skip=["01_cosine"]))
+    assert [row_status(row, cfg) for row, cfg in skipped] == ["done", "conflict", "pending"]
     resumed = FakeTrainer()
     run_study(study, select_rows(study), run_row=resumed)
     assert resumed.ran == ["02_longer", "03_wd"]  # 02 has no results.json: it runs again (the trainer auto-resumes)

@@ -19,14 +19,15 @@ import yaml
 from video_rs.config import CfgNode
 from video_rs.study.study import Row, Study, StudyError, flatten_keys
 
-__all__ = ["RESULTS_FILE", "ROW_RECORD_FILE", "PROFILE_FILE", "run_study", "describe_plan", "is_finished", "read_record", "train_and_test"]
+__all__ = ["RESULTS_FILE", "ROW_RECORD_FILE", "PROFILE_FILE", "run_study", "describe_plan", "row_status", "is_finished",
+           "read_record", "train_and_test"]
 
 RESULTS_FILE = "results.json"  # written by the multi-view test (video_rs.engine.evaluate.test)
 ROW_RECORD_FILE = "study_row.json"  # what the study knows about a row: its config, description, wall time
 PROFILE_FILE = "profile.json"  # parameters and FLOPs of the row's network (video_rs.study.report)
 # Keys that change how fast a row runs, not what it measures: a resumed study may change them.
 RESULT_NEUTRAL_KEYS = ("OUTPUT_DIR", "ABLATION.", "DATA_LOADER.", "LOG_PERIOD", "TENSORBOARD.", "TEST.BATCH_SIZE",
-                       "DIST_BACKEND", "DEVICE")
+                       "DIST_BACKEND")
 
 log = logging.getLogger("video_rs.study")
 
@@ -91,13 +92,23 @@ def _run_rows(planned, run_row, on_row_done) -> None:
                 on_row_done(planned)
 
 
+def row_status(row: Row, cfg: CfgNode) -> str:
+    """"done", "started" (resumes from its checkpoints), "pending", or "conflict" (folder of another config)."""
+    try:
+        check_row_folder(row, cfg)
+    except StudyError:
+        return "conflict"
+    if is_finished(cfg.OUTPUT_DIR):
+        return "done"
+    return "started" if read_record(cfg.OUTPUT_DIR) else "pending"
+
+
 def describe_plan(planned: Sequence[tuple[Row, CfgNode]]) -> list[str]:
-    """One line per row: name, done / pending, what it changes and the overrides it adds."""
+    """One line per row: name, status, what it changes, then the overrides it adds."""
     lines = []
     for row, cfg in planned:
-        status = "done" if is_finished(cfg.OUTPUT_DIR) else "pending"
         added = " ".join(f"{key}={value}" for key, value in zip(row.overrides[0::2], row.overrides[1::2]))
-        lines.append(f"{row.name:<24} {status:<8} {row.description}" + (f"\n{'':<34}{added}" if added else ""))
+        lines.append(f"{row.name:<24} {row_status(row, cfg):<9} {row.description}" + (f"\n{'':<35}{added}" if added else ""))
     return lines
 
 
