@@ -101,15 +101,42 @@ def test_too_few_videos_for_one_batch_is_an_error(tiny_synthetic_dataset, tmp_pa
         build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TRAIN.BATCH_SIZE", "16"), "train")
 
 
-def test_workers_are_seeded_from_rng_seed(tiny_synthetic_dataset, tmp_path):
-    """Same RNG_SEED: same shuffled order and the same random clips; another seed: different ones."""
-    def first_batch(seed):
-        cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA_LOADER.NUM_WORKERS", "1", "RNG_SEED", seed)
-        return next(iter(build_loader(cfg, "train")))
+def epoch_batches(loader, epoch=None):
+    if epoch is not None:
+        loader.sampler.set_epoch(epoch)
+    return [tuple(t.clone() for t in batch) for batch in loader]
 
-    a, b, c = first_batch(3), first_batch(3), first_batch(4)
-    assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
-    assert not (torch.equal(a[0], c[0]) and torch.equal(a[2], c[2]))
+
+def same(a, b):
+    return len(a) == len(b) and all(torch.equal(x, y) for ba, bb in zip(a, b) for x, y in zip(ba, bb))
+
+
+def test_an_epoch_depends_on_seed_and_epoch_only_not_on_workers_or_history(tiny_synthetic_dataset, tmp_path):
+    """Same (RNG_SEED, epoch): the same order, clips and augmentation with 0 or 2 workers, fresh or resumed."""
+    def loader(seed=3, workers=0):
+        return build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "RNG_SEED", seed,
+                                     "DATA_LOADER.NUM_WORKERS", workers, "AUG.ENABLE", "True"), "train")
+
+    running = loader()
+    epoch0, epoch1 = epoch_batches(running, 0), epoch_batches(running, 1)
+    assert not same(epoch0, epoch1)
+    assert same(epoch_batches(loader(workers=2), 1), epoch1)  # "resumed" at epoch 1, other worker count
+    assert same(epoch_batches(loader(), 0), epoch0)
+    assert not same(epoch_batches(loader(seed=4), 0), epoch0)
+    unset = loader()  # nobody calls set_epoch: each pass is a new epoch, not a repeat
+    assert same(epoch_batches(unset), epoch0) and same(epoch_batches(unset), epoch1)
+
+
+def test_item_seeding_leaves_the_callers_random_stream_alone(tiny_synthetic_dataset, tmp_path):
+    loader = build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "train")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    list(loader)  # seeded items: the global stream is untouched...
+    assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(0)
+    loader.dataset[0]  # ...while an unseeded access draws from it (so the check above can fail)
+    assert not torch.equal(torch.rand(3), expected)
 
 
 @pytest.mark.parametrize("backend", ["pyav", "decord"])

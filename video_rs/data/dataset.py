@@ -111,10 +111,16 @@ class VideoClipDataset(Dataset):
         return None
 
     # ------------------------------------------------------------------ items
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        """`index`, or `(index, seed)` from SeededDistributedSampler: the item's draws then depend on the seed only."""
+        if isinstance(key, tuple):
+            index, seed = key
+            with torch.random.fork_rng(devices=[]):  # the caller's RNG stream is left as it was
+                torch.manual_seed(seed)
+                return self[index]
         if self.mode == "train":
-            return self._train_item(index)
-        return self._eval_item(*divmod(index, self.num_temporal_views))
+            return self._train_item(key)
+        return self._eval_item(*divmod(key, self.num_temporal_views))
 
     def _item(self, clips: torch.Tensor, video: int, views: torch.Tensor):
         count = len(clips)

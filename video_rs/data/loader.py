@@ -13,7 +13,7 @@ import random
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from video_rs.data.annotations import VideoList, load_split
 from video_rs.data.bad_videos import check_missing_files
@@ -31,6 +31,32 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(range(self.rank, self.num_items, self.world_size))
+
+
+class SeededDistributedSampler(DistributedSampler):
+    """DistributedSampler (one rank's shard of a per-epoch shuffle) that also hands each item its seed.
+
+    Yields `(index, seed)` with seed = f(RNG_SEED, epoch, index): a video's random clip and
+    augmentation in an epoch depend on nothing else, not on the worker that loads it, the number of
+    workers or processes, or whether the run was resumed. Without `set_epoch` calls, each pass over
+    the sampler starts the next epoch (plain DistributedSampler would repeat its order).
+    """
+
+    def __init__(self, dataset, *, num_replicas: int, rank: int, seed: int):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self._epoch_was_set = False
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self._epoch_was_set = True
+
+    def __iter__(self):
+        if not self._epoch_was_set:
+            self.epoch = getattr(self, "_next_epoch", 0)
+        self._next_epoch, self._epoch_was_set = self.epoch + 1, False
+        epoch_seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)[0])
+        for index in super().__iter__():
+            yield index, (epoch_seed + index * 0x9E3779B97F4A7C15) % 2**63
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -60,7 +86,10 @@ def load_videos(cfg, mode: str) -> VideoList:
 
 
 def seed_worker(worker_id: int) -> None:
-    """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id)."""
+    """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id).
+
+    Training items reseed torch from their own seed (SeededDistributedSampler); this covers the rest.
+    """
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
@@ -98,8 +127,7 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
             raise ValueError(f"TRAIN.BATCH_SIZE per process ({clips}) must be a multiple of "
                              f"DATA.NUM_CLIPS_PER_VIDEO ({dataset.clips_per_item})")
         batch_size = clips // dataset.clips_per_item
-        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.RNG_SEED) \
-            if world > 1 else RandomSampler(dataset, generator=generator)
+        sampler = SeededDistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.RNG_SEED)
         if len(sampler) < batch_size:
             raise ValueError(f"the {split_of(cfg, mode)[1]!r} split gives each of {world} process(es) "
                              f"{len(sampler)} videos, fewer than one batch of {batch_size}: lower TRAIN.BATCH_SIZE")

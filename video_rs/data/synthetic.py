@@ -25,8 +25,8 @@ import numpy as np
 from video_rs.data.encode import write_video
 
 SPLITS = ("train", "val", "test")
-# name -> (kind, direction): translations move a shape (wrapping around the frame edges), rotations
-# turn a bar about a fixed centre, scalings grow or shrink a disc. The first six are the demo's.
+# name -> (kind, direction): translations drift a field of shapes (wrapping around the frame edges),
+# rotations turn it about the centre, scalings grow or shrink a disc. The first six are the demo's.
 MOTIONS: dict[str, tuple[str, tuple[float, float]]] = {
     "right": ("translate", (1, 0)), "left": ("translate", (-1, 0)),
     "down": ("translate", (0, 1)), "up": ("translate", (0, -1)),
@@ -68,44 +68,56 @@ def _shape_alpha(kind: str, dx: np.ndarray, dy: np.ndarray, radius: np.ndarray) 
     return _soft(radius - np.maximum(np.abs(dx), np.abs(dy)))  # square
 
 
+def _paint(video: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Alpha-blend `colour` into `video` in place (float32 throughout: rendering is the slow part)."""
+    alpha = alpha.astype(np.float32)[..., None]
+    video -= alpha * (video - colour.astype(np.float32))
+    return video
+
+
 def render_motion(motion: str, rng: np.random.Generator, *, num_frames: int, height: int, width: int) -> np.ndarray:
-    """uint8 RGB frames [T, H, W, 3] of one video of class `motion`."""
+    """uint8 RGB frames [T, H, W, 3] of one video of class `motion`.
+
+    Translations and rotations move a whole field of 4-7 shapes together, so nearly every part of the
+    frame carries the motion (a small 3D CNN picks it up in minutes); scalings grow or shrink one disc.
+    """
     kind, (sx, sy) = MOTIONS[motion]
     side = min(height, width)
-    t = np.arange(num_frames, dtype=np.float64)[:, None, None]
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    background, colour, distractor_colour = _colours(rng, 3)
+    t = np.arange(num_frames, dtype=np.float32)[:, None, None]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    count = int(rng.integers(4, 8))
+    background, still_colour, *colours = _colours(rng, 2 + count)
     gradient = rng.uniform(-25, 25, 3) * (x / width - 0.5)[..., None]
-    frame = np.broadcast_to(background + gradient, (height, width, 3))
+    still_xy, still_r = rng.uniform([0, 0], [width, height]), rng.uniform(0.06, 0.1) * side  # a static distractor
+    frame = _paint((background + gradient).astype(np.float32), _soft(still_r - np.hypot(x - still_xy[0], y - still_xy[1])), still_colour)
+    video = np.repeat(frame[None], num_frames, axis=0)
 
-    distractor_xy = rng.uniform([0, 0], [width, height])
-    distractor_r = rng.uniform(0.06, 0.1) * side
-    still = _soft(distractor_r - np.hypot(x - distractor_xy[0], y - distractor_xy[1]))[..., None]
-    frame = frame * (1 - still) + distractor_colour * still
-
-    if kind == "translate":
-        speed = rng.uniform(0.035, 0.055) * side / math.hypot(sx, sy)
-        cx = rng.uniform(0, width) + sx * speed * t
-        cy = rng.uniform(0, height) + sy * speed * t
-        shape = "disc" if rng.random() < 0.5 else "square"
-        alpha = _shape_alpha(shape, _wrapped(x - cx, width), _wrapped(y - cy, height),
-                             np.full_like(t, rng.uniform(0.12, 0.2) * side))
-    elif kind == "rotate":
-        cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
-        angle = rng.uniform(0, math.pi) + sx * rng.uniform(0.1, 0.16) * t
-        along = (x - cx) * np.cos(angle) + (y - cy) * np.sin(angle)
-        across = -(x - cx) * np.sin(angle) + (y - cy) * np.cos(angle)
-        half_length, half_thickness = rng.uniform(0.3, 0.45) * side, rng.uniform(0.05, 0.08) * side
-        alpha = np.minimum(_soft(half_length - np.abs(along)), _soft(half_thickness - np.abs(across)))
+    if kind == "translate":  # the field drifts, wrapping around the frame edges
+        speed = rng.uniform(0.018, 0.028) * side / math.hypot(sx, sy)  # ~1-2 px a frame at 64 px: local motion
+        for colour in colours:
+            cx = rng.uniform(0, width) + sx * speed * t
+            cy = rng.uniform(0, height) + sy * speed * t
+            shape = "disc" if rng.random() < 0.5 else "square"
+            radius = np.float32(rng.uniform(0.07, 0.13) * side)
+            video = _paint(video, _shape_alpha(shape, _wrapped(x - cx, width), _wrapped(y - cy, height), radius),
+                           colour)
+    elif kind == "rotate":  # the field turns about a point near the centre (positive: clockwise on screen)
+        centre_x, centre_y = rng.uniform(0.45, 0.55) * width, rng.uniform(0.45, 0.55) * height
+        omega = sx * rng.uniform(0.035, 0.055)  # rad a frame: 1-2 px at the frame edge
+        reach = 0.5 * math.hypot(height, width)
+        for colour in colours:
+            r, phase = reach * math.sqrt(rng.uniform(0.05, 1.0)), rng.uniform(0, 2 * math.pi)
+            cx = centre_x + r * np.cos(phase + omega * t)
+            cy = centre_y + r * np.sin(phase + omega * t)
+            radius = np.float32(rng.uniform(0.08, 0.14) * side)
+            video = _paint(video, _shape_alpha("disc", x - cx, y - cy, radius), colour)
     else:  # scale: the radius sweeps [small, large] one way; start drawn so sizes look alike per frame
         small, large = 0.08 * side, 0.4 * side
         rate = (large - small) / max(num_frames - 1, 1) * rng.uniform(0.6, 1.0)
         slack = large - small - rate * (num_frames - 1)
         start = small + rng.uniform(0, slack) if sx > 0 else large - rng.uniform(0, slack)
         cx, cy = rng.uniform(0.4, 0.6) * width, rng.uniform(0.4, 0.6) * height
-        alpha = _shape_alpha("disc", x - cx, y - cy, start + sx * rate * t)
-    alpha = alpha[..., None]
-    video = frame[None] * (1 - alpha) + colour * alpha
+        video = _paint(video, _shape_alpha("disc", x - cx, y - cy, start + sx * rate * t), colours[0])
     return np.clip(np.round(video), 0, 255).astype(np.uint8)
 
 
@@ -137,7 +149,7 @@ def generate_synthetic_dataset(root: str, *, num_classes: int, videos_per_class:
                 rows[split].append(f"{relative} {label}")
                 jobs.append((os.path.join(root, relative), motion, [seed, split_index, label, i], num_frames, height,
                              width, fps))
-    workers = workers if workers is not None else min(len(jobs) // 200, os.cpu_count() or 1)
+    workers = workers if workers is not None else min(len(jobs) // 64, os.cpu_count() or 1)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             list(pool.map(_write_one, jobs, chunksize=8))

@@ -1,0 +1,138 @@
+"""Dataset health check: open every video of a split in parallel, say which are bad and why, summarise.
+
+A video is bad when it is missing or cannot be decoded at its first, middle and last frame (which
+catches truncated files); it is short when it has fewer frames than one training clip spans (not
+an error: clips clamp, but many short videos distort training). Statistics cover frame rates,
+resolutions and durations, so a mis-resized or mixed-fps copy of a dataset shows at once.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from video_rs.data.annotations import VideoList
+from video_rs.data.decoders import DecodeError, VideoInfo, open_video
+
+
+@dataclass
+class VideoCheck:
+    path: str
+    label: int
+    info: VideoInfo | None = None
+    reason: str | None = None  # why it is bad; None when readable
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def check_video(path: str, label: int, backend: str) -> VideoCheck:
+    """Open `path` and decode its first, middle and last frame."""
+    if not os.path.exists(path):
+        return VideoCheck(path, label, reason="file not found")
+    try:
+        with open_video(path, backend) as video:
+            last = video.num_frames - 1
+            frames = video.get([0, last // 2, last])
+            info = VideoInfo(video.num_frames, video.fps, int(frames.shape[1]), int(frames.shape[2]))
+    except DecodeError as err:
+        return VideoCheck(path, label, reason=err.reason)
+    return VideoCheck(path, label, info=info)
+
+
+def _check_job(job: tuple[str, int, str]) -> VideoCheck:
+    return check_video(*job)
+
+
+def check_videos(videos: VideoList, backend: str, *, workers: int = 1, progress=None) -> list[VideoCheck]:
+    """Check every video (in `workers` processes); `progress` wraps the result iterator (e.g. tqdm)."""
+    jobs = [(path, label, backend) for path, label in zip(videos.paths, videos.labels)]
+    wrap = progress or (lambda iterable, total: iterable)
+    if workers <= 1:
+        return list(wrap(map(_check_job, jobs), len(jobs)))
+    with ProcessPoolExecutor(workers) as pool:
+        return list(wrap(pool.map(_check_job, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8)))),
+                         len(jobs)))
+
+
+@dataclass
+class SplitSummary:
+    split: str
+    total: int
+    bad: list[VideoCheck] = field(default_factory=list)
+    short: list[VideoCheck] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"split": self.split, "total": self.total, "bad": [{"path": c.path, "reason": c.reason} for c in self.bad],
+                "short": [{"path": c.path, "frames": c.info.num_frames} for c in self.short], "stats": self.stats}
+
+
+def _spread(values: Sequence[float]) -> dict:
+    if not values:
+        return {}
+    array = np.asarray(values, dtype=np.float64)
+    return {"min": float(array.min()), "median": float(np.median(array)), "max": float(array.max())}
+
+
+def summarise(split: str, checks: list[VideoCheck], *, num_frames: int, sampling_rate: int,
+              target_fps: float) -> SplitSummary:
+    """Bad videos, videos shorter than one clip (at their own fps), fps / resolution / duration statistics."""
+    readable = [c for c in checks if c.ok]
+    infos = [c.info for c in readable]
+    stats = {
+        "fps": dict(Counter(f"{i.fps:.2f}" for i in infos).most_common(8)),
+        "short_side": _spread([min(i.height, i.width) for i in infos]),
+        "resolutions": dict(Counter(f"{i.width}x{i.height}" for i in infos).most_common(8)),
+        "frames": _spread([i.num_frames for i in infos]),
+        "duration_s": _spread([i.duration for i in infos]),
+        "bad_reasons": dict(Counter(_reason_kind(c.reason) for c in checks if not c.ok).most_common()),
+    }
+    return SplitSummary(split, len(checks), bad=[c for c in checks if not c.ok],
+                        short=[c for c in readable if c.info.num_frames < clip_frames_needed(
+                            num_frames, sampling_rate, c.info.fps, target_fps)], stats=stats)
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for the summary: the text before the first ':' ('cannot open', 'file not found', ...)."""
+    return reason.split(":")[0].strip()
+
+
+def clip_frames_needed(num_frames: int, sampling_rate: int, fps: float, target_fps: float) -> int:
+    """Source frames one clip spans (the short-video threshold)."""
+    return int(math.floor((num_frames - 1) * sampling_rate * fps / target_fps)) + 1
+
+
+def format_summary(summary: SplitSummary, *, max_listed: int = 20) -> str:
+    lines = [f"[{summary.split}] {summary.total} videos: {len(summary.bad)} bad, {len(summary.short)} shorter than "
+             "one clip"]
+    for check in summary.bad[:max_listed]:
+        lines.append(f"  BAD   {check.path}: {check.reason}")
+    for check in summary.short[:max_listed]:
+        lines.append(f"  SHORT {check.path}: {check.info.num_frames} frames")
+    hidden = max(0, len(summary.bad) - max_listed) + max(0, len(summary.short) - max_listed)
+    if hidden:
+        lines.append(f"  ... and {hidden} more (see the JSON report)")
+    for key, value in summary.stats.items():
+        if value:
+            lines.append(f"  {key}: {_format_stat(value)}")
+    return "\n".join(lines)
+
+
+def _format_stat(value: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in value.items())
+
+
+def write_clean_csv(path: str, checks: Iterable[VideoCheck]) -> int:
+    """`path label` rows of the readable videos (absolute paths); returns how many."""
+    rows = [f"{c.path} {c.label}\n" for c in checks if c.ok]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(rows)
+    return len(rows)
