@@ -61,3 +61,21 @@ def tiny_synthetic_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_synthetic")
     return generate_synthetic_dataset(str(root), num_classes=3, videos_per_class=(4, 2, 2), num_frames=20,
                                       size=TINY_SIZE, fps=30, seed=0)
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """`load_script("tools/check_dataset.py")` -> that script as a module (scripts are not packages)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def load(relative: str):
+        path = root / relative
+        spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -150,6 +150,13 @@ def test_target_fps_resamples_a_60_fps_video(tmp_path, index_frames, frame_numbe
     assert np.array_equal(np.diff(shown), [4, 4, 4]) and shown[0] == round((59 - 12) / 2)
 
 
+def test_flipping_mirror_image_classes_is_warned_about(tiny_synthetic_dataset, tmp_path, caplog):
+    build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA.RANDOM_FLIP", "False"), "train")
+    assert "RANDOM_FLIP" not in caplog.text
+    build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "train")
+    assert "right/left" in caplog.text and "RANDOM_FLIP" in caplog.text
+
+
 def test_synthetic_dataset_is_made_on_first_use(tmp_path):
     root = str(tmp_path / "made")
     cfg = tiny_cfg(root, str(tmp_path), "SYNTHETIC.ENABLE", "True", "SYNTHETIC.VIDEOS_PER_CLASS", "[2, 1, 1]",

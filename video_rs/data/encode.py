@@ -30,19 +30,25 @@ class VideoWriter:
         self._stream.pix_fmt = "yuv420p"
         options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
         if gop:
-            options.update(g=str(gop), keyint_min=str(gop))
+            options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")  # exactly every gop frames
         self._stream.options = options
+        self._time_base = 1 / rate
+        self._count = 0
+
+    def _encode(self, frame: av.VideoFrame) -> None:
+        frame.pts, frame.time_base = self._count, self._time_base  # constant frame rate, numbered here
+        self._count += 1
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
 
     def write(self, frames: np.ndarray) -> None:
         frames = np.asarray(frames, dtype=np.uint8)
         for frame in frames.reshape((-1,) + frames.shape[-3:]):
-            for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                self._container.mux(packet)
+            self._encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))
 
     def write_frame(self, frame: av.VideoFrame) -> None:
-        """Encode an already-decoded PyAV frame (re-encoding keeps its format conversion in FFmpeg)."""
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        """Encode an already-decoded PyAV frame (its own timestamps are replaced: the output is constant-rate)."""
+        self._encode(frame)
 
     def close(self) -> None:
         for packet in self._stream.encode():

@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from video_rs.data.annotations import VideoList, load_split
-from video_rs.data.bad_videos import check_missing_files
+from video_rs.data.bad_videos import check_missing_files, logger
 from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
 
 
@@ -57,6 +57,14 @@ class SeededDistributedSampler(DistributedSampler):
         epoch_seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)[0])
         for index in super().__iter__():
             yield index, (epoch_seed + index * 0x9E3779B97F4A7C15) % 2**63
+
+
+def mirrored_classes(class_names) -> list[str]:
+    """Class pairs a horizontal flip turns into each other (the synthetic motions)."""
+    from video_rs.data.synthetic import MIRROR_PAIRS
+
+    names = set(class_names or ())
+    return [f"{a}/{b}" for a, b in MIRROR_PAIRS if a in names and b in names]
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -119,6 +127,10 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
     if videos is None:
         videos = load_videos(cfg, mode)
     dataset = VideoClipDataset.from_cfg(cfg, mode, videos, output_dir=output_dir)
+    if mode == "train" and cfg.DATA.RANDOM_FLIP and mirrored_classes(videos.class_names):
+        logger.warning("DATA.RANDOM_FLIP is on but classes %s are mirror images of each other: a flip swaps "
+                       "their labels (set DATA.RANDOM_FLIP False for the synthetic dataset)",
+                       mirrored_classes(videos.class_names))
     rank, world = _rank_and_world()
     generator = torch.Generator().manual_seed(_loader_seed(cfg.RNG_SEED, rank, mode))
     if mode == "train":

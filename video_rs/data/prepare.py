@@ -39,11 +39,18 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
         with VideoWriter(partial, width=width, height=height, fps=fps, crf=crf, gop=gop, preset=preset,
                          faststart=True) as writer:
             for frame in container.decode(stream):
-                frame = frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA")
-                frame.pts = None  # constant frame rate out: the encoder numbers frames itself
-                writer.write_frame(frame)
+                writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA"))
     os.replace(partial, dst)
     return "done"
+
+
+def resize_job(job: tuple) -> tuple[str, str, str | None]:
+    """`(src, dst, short_side, gop, crf)` -> (dst, "done" | "skipped" | "failed", error); for process pools."""
+    src, dst, short_side, gop, crf = job
+    try:
+        return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf), None
+    except Exception as err:  # a corrupt download must not stop the other 240,000
+        return dst, "failed", f"{type(err).__name__}: {err}"
 
 
 @dataclass

@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Prepare downloaded Kinetics videos: resize to a short side (parallel, resumable) and write our CSVs.
+
+    python datasets/prepare_kinetics.py --annotations kinetics400/train.csv --videos raw/train \\
+        --out /data/k400_256 --split train --short-side 256 --gop 32 --workers 16
+    python datasets/prepare_kinetics.py --annotations kinetics400/validate.csv --videos raw/val \\
+        --out /data/k400_256 --split val --short-side 256 --gop 32 --workers 16
+
+Writes OUT/<split>/<clip>.mp4, OUT/<split>.csv ("<split>/<clip>.mp4 <label index>", paths relative
+to OUT, so DATA.PATH_TO_DATA_DIR = OUT and PATH_PREFIX empty), OUT/classes.txt (sorted class names
+of the first split prepared; later splits reuse it), and OUT/<split>_missing.txt /
+OUT/<split>_failed.txt listing clips not found on disk or not decodable. Re-running skips finished
+videos. Use --no-resize to only build the CSVs from files already prepared elsewhere.
+"""
+import argparse
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+from video_rs.data.prepare import index_videos, read_official_kinetics_csv, resize_job
+
+
+def _class_names(out: str, rows) -> list[str]:
+    path = os.path.join(out, "classes.txt")
+    if os.path.isfile(path):
+        return [line.strip() for line in open(path, encoding="utf-8") if line.strip()]
+    names = sorted({row.label for row in rows if row.label})
+    if not names:
+        raise SystemExit(f"{path} does not exist and the annotations have no labels to build it from")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{name}\n" for name in names))
+    return names
+
+
+def _progress(iterable, total):
+    if not sys.stderr.isatty():
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, dynamic_ncols=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotations", required=True, help="official label,youtube_id,time_start,time_end,split CSV")
+    parser.add_argument("--videos", required=True, help="folder with the downloaded clips (searched recursively)")
+    parser.add_argument("--out", required=True, help="dataset folder to write (DATA.PATH_TO_DATA_DIR)")
+    parser.add_argument("--split", required=True, help="name of the split written: train, val or test")
+    parser.add_argument("--short-side", type=int, default=256, help="256 or 320 in the literature")
+    parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (32: faster clip seeks)")
+    parser.add_argument("--crf", type=int, default=23, help="x264 quality (lower = better, larger)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-resize", action="store_true", help="only write the CSVs, for clips already in OUT")
+    args = parser.parse_args(argv)
+
+    rows = read_official_kinetics_csv(args.annotations)
+    os.makedirs(args.out, exist_ok=True)
+    names = _class_names(args.out, rows)
+    by_name = {name: index for index, name in enumerate(names)}
+    found = index_videos(args.out if args.no_resize else args.videos)
+    jobs, missing, planned = [], [], []
+    for row in rows:
+        src = next((found[stem] for stem in row.stems if stem in found), None)
+        if src is None or (row.label and row.label not in by_name):
+            missing.append(f"{row.stems[0]} {row.label}" + ("" if src else " (no file)"))
+            continue
+        dst = os.path.join(args.out, args.split, f"{row.stems[0]}.mp4")
+        planned.append((os.path.relpath(dst, args.out), by_name.get(row.label, -1)))
+        jobs.append((src, dst, args.short_side, args.gop, args.crf))
+
+    failed = {}
+    if not args.no_resize:
+        with ProcessPoolExecutor(max(1, args.workers)) as pool:
+            for dst, status, error in _progress(pool.map(resize_job, jobs, chunksize=4), len(jobs)):
+                if status == "failed":
+                    failed[dst] = error
+    kept = [(path, label) for path, label in planned if os.path.join(args.out, path) not in failed]
+    with open(os.path.join(args.out, f"{args.split}.csv"), "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{path} {label}\n" for path, label in kept))
+    for suffix, lines in (("missing", missing), ("failed", [f"{k}\t{v}" for k, v in failed.items()])):
+        with open(os.path.join(args.out, f"{args.split}_{suffix}.txt"), "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{line}\n" for line in lines))
+    print(f"{args.split}: {len(kept)} videos in {args.split}.csv, {len(missing)} missing, {len(failed)} failed "
+          f"(of {len(rows)} annotated); classes: {len(names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
