@@ -95,7 +95,7 @@ def data_rows(work: str, steps: dict) -> list[str]:
             value = f"see logs ({steps[name][0]}): {tail[0][:80] if tail else ''}"
         else:
             value = f"{value:,.1f} clips/s"
-        rows.append(f"| loader {name.removeprefix('data_')} (16 workers) | {value} |")
+        rows.append(f"| loader {name.removeprefix('data_')} | {value} |")
     return rows
 
 
