@@ -167,3 +167,17 @@ def test_synthetic_dataset_is_made_on_first_use(tmp_path):
     too_many = tiny_cfg(str(tmp_path / "other"), str(tmp_path), "SYNTHETIC.ENABLE", "True", "MODEL.NUM_CLASSES", "50")
     with pytest.raises(ValueError, match="motion classes"):
         build_loader(too_many, "train")
+
+
+def test_items_load_on_one_thread_and_the_callers_thread_count_returns(tiny_synthetic_dataset, tmp_path, monkeypatch):
+    loader = build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "train")
+    seen = []
+    real = loader.dataset._train_item
+    monkeypatch.setattr(loader.dataset, "_train_item", lambda video: seen.append(torch.get_num_threads()) or real(video))
+    torch.set_num_threads(2)
+    try:
+        assert len(list(loader)) == 3
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    assert seen == [1] * 12
