@@ -10,7 +10,9 @@ Writes OUT/<split>/<clip>.mp4, OUT/<split>.csv ("<split>/<clip>.mp4 <label index
 to OUT, so DATA.PATH_TO_DATA_DIR = OUT and PATH_PREFIX empty), OUT/classes.txt (sorted class names
 of the first split prepared; later splits reuse it), and OUT/<split>_missing.txt /
 OUT/<split>_failed.txt listing clips not found on disk or not decodable. Re-running skips finished
-videos. Use --no-resize to only build the CSVs from files already prepared elsewhere.
+videos. Use --no-resize to only build the CSVs from files already prepared elsewhere. Rows without a
+label (an unlabeled test list) get label -1, which the training/evaluation readers refuse: such a
+split is for tools/predict.py only.
 """
 import argparse
 import os

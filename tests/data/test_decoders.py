@@ -104,3 +104,31 @@ def test_tail_cut_off_fails_where_frames_are_missing(tmp_path, index_frames, bac
     with pytest.raises(DecodeError) as caught:
         decode(cut, [0, 30, 59], backend)
     assert caught.value.path == cut
+
+
+def test_variable_frame_rate_pyav_picks_by_time_decord_by_position(tmp_path):
+    """20 frames at irregular times over 1 s (average 20 fps): PyAV maps index i to time i / 20 s (repeating a
+    frame across a gap), decord to the i-th stored frame. A seek lands on the same frames as a full decode."""
+    from fractions import Fraction
+
+    pts = [0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 15, 16, 20, 21, 22, 23, 24, 27, 28, 29]  # in 1/30 s
+    path = str(tmp_path / "vfr.mp4")
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 44, 36, "yuv420p", {"crf": "4"}
+        for number, stamp in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(np.full((36, 44, 3), 8 * number, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = stamp, Fraction(1, 30)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    shown = lambda frames: np.rint(frames.reshape(len(frames), -1).mean(1) / 8).astype(int).tolist()  # noqa: E731
+    with open_video(path, "pyav") as video:
+        assert (video.num_frames, video.fps) == (20, 20.0)
+        by_time = shown(video.get(range(20)))
+        assert by_time[15:] == shown(video.get([15, 16, 17, 18, 19]))
+    slot = [round(p * 20 / 30) for p in pts]  # each frame's index on the 20 fps timeline
+    on_screen = [slot.index(i) if i in slot else max(k for k, s in enumerate(slot) if s < i) for i in range(20)]
+    assert by_time == on_screen and by_time != list(range(20))
+    assert shown(decode(path, range(20), "decord")) == list(range(20))

@@ -117,8 +117,9 @@ class _DecordVideo:
 class _PyAVVideo:
     """Seeks to the keyframe before the first wanted frame, then decodes forward to the last one.
 
-    Frame numbers come from presentation timestamps on the `fps` timeline, so variable-frame-rate
-    files map each wanted index to the frame on screen at that time.
+    Frame numbers come from presentation timestamps on the `fps` (average rate) timeline, rounded, so
+    a variable-frame-rate file maps index i to the frame shown near time i / fps (a gap repeats the
+    frame before it). decord numbers stored frames instead; the two agree on constant-rate files.
     """
 
     TAIL_TOLERANCE = 0.05  # headers may over-count by a few frames: repeat the last real one
