@@ -8,7 +8,6 @@ from video_rs.data.bad_videos import TooManyBadVideos, check_bad_fraction, read_
 from video_rs.data.dataset import FAILED_VIEW, VideoClipDataset
 from video_rs.data.decoders import DecodeError, VideoInfo, decode, open_video, video_info
 from video_rs.data.loader import build_loader
-from video_rs.data.synthetic import ensure_synthetic_dataset, generate_synthetic_dataset
 from video_rs.data.transforms import normalize_clips
 
 __all__ = [
@@ -16,3 +15,12 @@ __all__ = [
     "VideoList", "build_loader", "check_bad_fraction", "decode", "ensure_synthetic_dataset",
     "generate_synthetic_dataset", "load_split", "normalize_clips", "open_video", "read_bad_videos", "video_info",
 ]
+
+
+def __getattr__(name: str):
+    """Synthetic-data entry points load on first use, so `python -m video_rs.data.synthetic` runs cleanly."""
+    if name in ("ensure_synthetic_dataset", "generate_synthetic_dataset"):
+        from video_rs.data import synthetic
+
+        return getattr(synthetic, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -71,9 +71,11 @@ def _shape_alpha(kind: str, dx: np.ndarray, dy: np.ndarray, radius: np.ndarray) 
 
 
 def _paint(video: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Alpha-blend `colour` into `video` in place (float32 throughout: rendering is the slow part)."""
-    alpha = alpha.astype(np.float32)[..., None]
-    video -= alpha * (video - colour.astype(np.float32))
+    """Alpha-blend `colour` into `video` in place, touching only covered pixels (rendering is the slow part)."""
+    alpha = np.broadcast_to(alpha, video.shape[:-1])
+    covered = alpha > 0
+    weight = alpha[covered].astype(np.float32)[:, None]
+    video[covered] -= weight * (video[covered] - colour.astype(np.float32))
     return video
 
 
@@ -86,12 +88,13 @@ def render_motion(motion: str, rng: np.random.Generator, *, num_frames: int, hei
     kind, (sx, sy) = MOTIONS[motion]
     side = min(height, width)
     t = np.arange(num_frames, dtype=np.float32)[:, None, None]
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    y = np.arange(height, dtype=np.float32)[:, None]  # separable coordinates: shapes broadcast to [T, H, W]
+    x = np.arange(width, dtype=np.float32)[None, :]
     count = int(rng.integers(4, 8))
     background, still_colour, *colours = _colours(rng, 2 + count)
     gradient = rng.uniform(-25, 25, 3) * (x / width - 0.5)[..., None]
     still_xy, still_r = rng.uniform([0, 0], [width, height]), rng.uniform(0.06, 0.1) * side  # a static distractor
-    frame = _paint((background + gradient).astype(np.float32), _soft(still_r - np.hypot(x - still_xy[0], y - still_xy[1])), still_colour)
+    frame = _paint(np.broadcast_to(background + gradient, (height, width, 3)).astype(np.float32), _soft(still_r - np.hypot(x - still_xy[0], y - still_xy[1])), still_colour)
     video = np.repeat(frame[None], num_frames, axis=0)
 
     if kind == "translate":  # the field drifts, wrapping around the frame edges
