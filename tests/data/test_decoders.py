@@ -132,3 +132,24 @@ def test_variable_frame_rate_pyav_picks_by_time_decord_by_position(tmp_path):
     on_screen = [slot.index(i) if i in slot else max(k for k, s in enumerate(slot) if s < i) for i in range(20)]
     assert by_time == on_screen and by_time != list(range(20))
     assert shown(decode(path, range(20), "decord")) == list(range(20))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matroska_without_a_frame_count_in_the_header(tmp_path, index_frames, frame_numbers, backend):
+    """Kinetics has .mkv / .webm files: no stored frame count, so PyAV counts packets."""
+    path = str(tmp_path / "clip.mkv")
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 44, 36, "yuv420p", {"crf": "4", "g": "8"}
+        for number, frame in enumerate(index_frames(40)):
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video_frame.pts = number
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(path) as container:
+        assert container.streams.video[0].frames == 0
+    with open_video(path, backend) as video:
+        assert (video.num_frames, video.fps) == (40, 30.0)
+        assert frame_numbers(video.get([39, 0, 17, 18])).tolist() == [39, 0, 17, 18]
