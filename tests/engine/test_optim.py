@@ -50,6 +50,15 @@ def test_optimizer_is_nesterov_sgd():
     assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
 
 
+def test_adamw_keeps_the_per_group_weight_decay():
+    net = TinyNet()
+    opt = build_optimizer(net, _cfg("SOLVER.OPTIMIZING_METHOD", "adamw", "SOLVER.WEIGHT_DECAY", "0.01"))
+    assert isinstance(opt, torch.optim.AdamW)
+    by_param = {id(p): g for g in opt.param_groups for p in g["params"]}
+    assert by_param[id(net.conv.weight)]["weight_decay"] == 0.01
+    assert by_param[id(net.bn.weight)]["weight_decay"] == 0.0
+
+
 def test_cosine_with_linear_warmup():
     kw = dict(total_steps=100, warmup_steps=10, base_lr=1.0, policy="cosine", warmup_start_lr=0.0, end_lr=0.0)
     assert lr_at(0, **kw) == 0.0

@@ -117,7 +117,7 @@ _C.TRAIN.HEAD_LR_MULT = 1.0  # learning-rate multiplier for the classifier head
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CfgNode()
-_C.SOLVER.OPTIMIZING_METHOD = "sgd"  # the RS recipe uses SGD with momentum
+_C.SOLVER.OPTIMIZING_METHOD = "sgd"  # "sgd" (the RS recipe: momentum, Nesterov) or "adamw" (short small runs)
 _C.SOLVER.BASE_LR = 0.8  # peak learning rate for TRAIN.BATCH_SIZE
 _C.SOLVER.LR_POLICY = "cosine"  # "cosine" or "steps_with_relative_lrs" (baseline); updated every iteration
 _C.SOLVER.MAX_EPOCH = 350  # training length in epochs

@@ -28,7 +28,7 @@ CHOICES = {
     "TRAIN.CHECKPOINT_TYPE": ("video_rs", "timm"),
     "TRAIN.CHECKPOINT_INFLATE_MODE": ("center", "mean"),
     "TRAIN.AMP_DTYPE": ("bfloat16", "float16"),
-    "SOLVER.OPTIMIZING_METHOD": ("sgd",),
+    "SOLVER.OPTIMIZING_METHOD": ("sgd", "adamw"),
     "SOLVER.LR_POLICY": ("cosine", "steps_with_relative_lrs"),
     "TEST.ENSEMBLE_METHOD": ("sum", "max"),
     "TEST.NUM_SPATIAL_CROPS": (1, 3),

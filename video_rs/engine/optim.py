@@ -47,7 +47,7 @@ def build_param_groups(model: nn.Module, *, weight_decay: float, norm_weight_dec
 
 
 def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
-    """SGD (Nesterov optional) over `build_param_groups`; the schedule sets each group's lr."""
+    """SGD (Nesterov optional; the RS recipe) or AdamW over `build_param_groups`; the schedule sets each group's lr."""
     groups = build_param_groups(
         model,
         weight_decay=cfg.SOLVER.WEIGHT_DECAY,
@@ -56,6 +56,8 @@ def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     )
     if not groups:
         raise ValueError("the model has no trainable parameters (is everything frozen?)")
+    if cfg.SOLVER.OPTIMIZING_METHOD == "adamw":  # small, short runs (the CPU demo); weight decay stays per group
+        return torch.optim.AdamW(groups, lr=cfg.SOLVER.BASE_LR)
     momentum = cfg.SOLVER.MOMENTUM
     return torch.optim.SGD(
         groups, lr=cfg.SOLVER.BASE_LR, momentum=momentum, nesterov=cfg.SOLVER.NESTEROV and momentum > 0
