@@ -117,27 +117,11 @@ def make_train_step(model: nn.Module, state, runtime, criterion, cfg) -> Callabl
     Mirrors train.py's loop body line for line; folding both into one `train_step` there is a requested
     hook (engine/train.py is not this module's to edit), after which this becomes a call.
     """
-    optimizer, schedule, scaler, ema = state.optimizer, state.schedule, state.scaler, state.ema
+    from video_rs.engine.train import train_step
 
     def step(batch) -> torch.Tensor:
-        clips, labels = batch[0], batch[1]
-        inputs = runtime.prepare(clips)
-        labels = labels.to(runtime.device, non_blocking=True)
-        schedule.apply()
-        with runtime.autocast():
-            logits = model(inputs)
-        loss = criterion(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
-        scaler.step(optimizer)
-        scaler.update()
-        schedule.step()
-        if ema is not None:
-            ema.update(state.model)
-        return loss.detach()
+        labels = batch[1].to(runtime.device, non_blocking=True)
+        return train_step(model, batch[0], labels, state, runtime, criterion, cfg)[0]
 
     return step
 

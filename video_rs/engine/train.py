@@ -57,11 +57,34 @@ class TrainState:
             self.ema.load_state_dict(state["ema"])
 
 
+def train_step(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, state: TrainState, runtime: Runtime,
+               criterion, cfg) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One optimiser step on a uint8 batch (`labels` already on the device); returns (loss, logits, lr).
+
+    The one place a step is defined, so the throughput benchmark times exactly what training runs.
+    """
+    lr = state.schedule.apply()
+    with runtime.autocast():
+        logits = model(runtime.prepare(clips))
+    loss = criterion(logits.float(), labels)
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
+        state.scaler.unscale_(state.optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.schedule.step()
+    if state.ema is not None:
+        state.ema.update(state.model)
+    return loss.detach(), logits, lr
+
+
 def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtime, criterion, *, epoch: int,
                     writer: MetricsWriter, cfg) -> dict:
     """One pass over the training loader (`model` may be wrapped); returns loss and top-1/top-5 over all ranks."""
     log = get_logger()
-    optimizer, schedule, scaler, ema = state.optimizer, state.schedule, state.scaler, state.ema
+    schedule = state.schedule
     totals = torch.zeros(4, dtype=torch.float64, device=runtime.device)  # loss sum, top1, top5, clips
     nonfinite = torch.zeros((), dtype=torch.bool, device=runtime.device)
     window = {"start": time.perf_counter(), "data": 0.0, "clips": 0, "iters": 0}
@@ -69,23 +92,9 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
     steps = len(loader)
     for it, (clips, labels, _, _) in enumerate(progress(loader, total=steps, desc=f"epoch {epoch + 1}")):
         window["data"] += time.perf_counter() - tick
-        inputs = runtime.prepare(clips)
         labels = labels.to(runtime.device, non_blocking=True)
-        lr = schedule.apply()
-        with runtime.autocast():
-            logits = model(inputs)
-        loss = criterion(logits.float(), labels)
-        nonfinite |= ~torch.isfinite(loss.detach())
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
-        scaler.step(optimizer)
-        scaler.update()
-        schedule.step()
-        if ema is not None:
-            ema.update(state.model)
+        loss, logits, lr = train_step(model, clips, labels, state, runtime, criterion, cfg)
+        nonfinite |= ~torch.isfinite(loss)
         totals += _batch_totals(loss, logits, labels)
         window["clips"] += len(labels)
         window["iters"] += 1
