@@ -17,9 +17,9 @@ split is for tools/predict.py only.
 import argparse
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
-from video_rs.data.prepare import index_videos, read_official_kinetics_csv, resize_job
+from video_rs.data.prepare import (add_resize_arguments, index_videos, read_official_kinetics_csv, resize_all,
+                                   write_lines)
 
 
 def _class_names(out: str, rows) -> list[str]:
@@ -29,29 +29,16 @@ def _class_names(out: str, rows) -> list[str]:
     names = sorted({row.label for row in rows if row.label})
     if not names:
         raise SystemExit(f"{path} does not exist and the annotations have no labels to build it from")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("".join(f"{name}\n" for name in names))
+    write_lines(path, names)
     return names
-
-
-def _progress(iterable, total):
-    if not sys.stderr.isatty():
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, dynamic_ncols=True)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotations", required=True, help="official label,youtube_id,time_start,time_end,split CSV")
     parser.add_argument("--videos", required=True, help="folder with the downloaded clips (searched recursively)")
-    parser.add_argument("--out", required=True, help="dataset folder to write (DATA.PATH_TO_DATA_DIR)")
     parser.add_argument("--split", required=True, help="name of the split written: train, val or test")
-    parser.add_argument("--short-side", type=int, default=256, help="256 or 320 in the literature")
-    parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (32: faster clip seeks)")
-    parser.add_argument("--crf", type=int, default=23, help="x264 quality (lower = better, larger)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    add_resize_arguments(parser)
     parser.add_argument("--no-resize", action="store_true", help="only write the CSVs, for clips already in OUT")
     args = parser.parse_args(argv)
 
@@ -70,18 +57,11 @@ def main(argv=None) -> int:
         planned.append((os.path.relpath(dst, args.out), by_name.get(row.label, -1)))
         jobs.append((src, dst, args.short_side, args.gop, args.crf))
 
-    failed = {}
-    if not args.no_resize:
-        with ProcessPoolExecutor(max(1, args.workers)) as pool:
-            for dst, status, error in _progress(pool.map(resize_job, jobs, chunksize=4), len(jobs)):
-                if status == "failed":
-                    failed[dst] = error
+    failed = {} if args.no_resize else resize_all(jobs, args.workers)[1]
     kept = [(path, label) for path, label in planned if os.path.join(args.out, path) not in failed]
-    with open(os.path.join(args.out, f"{args.split}.csv"), "w", encoding="utf-8") as handle:
-        handle.write("".join(f"{path} {label}\n" for path, label in kept))
+    write_lines(os.path.join(args.out, f"{args.split}.csv"), (f"{path} {label}" for path, label in kept))
     for suffix, lines in (("missing", missing), ("failed", [f"{k}\t{v}" for k, v in failed.items()])):
-        with open(os.path.join(args.out, f"{args.split}_{suffix}.txt"), "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{line}\n" for line in lines))
+        write_lines(os.path.join(args.out, f"{args.split}_{suffix}.txt"), lines)
     print(f"{args.split}: {len(kept)} videos in {args.split}.csv, {len(missing)} missing, {len(failed)} failed "
           f"(of {len(rows)} annotated); classes: {len(names)}")
     return 0

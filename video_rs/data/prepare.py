@@ -1,17 +1,28 @@
-"""Dataset preparation: resize videos to a fixed short side (PyAV) and turn official lists into our CSVs.
+"""Dataset preparation: resize videos to a fixed short side (PyAV) and turn official lists into annotations.
+
+Kinetics: official CSVs -> our `path label` CSVs (datasets/prepare_kinetics.py). UCF101 / HMDB51:
+the official split files are kept, with the video names turned into the resized `.mp4` copies
+(`prepare_split_dataset`, datasets/prepare_ucf101_hmdb51.py).
 
 Decoding a 256-pixel copy is several times cheaper than decoding the original, and a short
 keyframe interval (`gop`, e.g. 32) makes random-clip seeks cheaper still (1.6x faster random-clip
 decoding measured with 32). Outputs are written to `<dst>.partial.mp4` and renamed, so an
-interrupted run leaves no half files and a re-run skips what is done.
+interrupted run leaves no half files and a re-run skips what is done (outputs that exist and decode).
 """
 from __future__ import annotations
 
 import csv
+import glob
 import os
-from dataclasses import dataclass
+import shutil
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Iterable
 
+from video_rs.data.check import check_video
 from video_rs.data.encode import VideoWriter
 
 
@@ -24,10 +35,13 @@ def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 
 def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None = None, crf: int = 23,
                  preset: str = "veryfast") -> str:
-    """Re-encode `src` as H.264 mp4 at `dst` with the given short side; audio dropped. Returns "done"/"skipped"."""
+    """Re-encode `src` as H.264 mp4 at `dst` with the given short side; audio dropped. Returns "done"/"skipped".
+
+    An existing `dst` is kept ("skipped") when its first, middle and last frame decode, else redone.
+    """
     import av
 
-    if os.path.exists(dst):
+    if os.path.exists(dst) and check_video(dst, 0, "pyav").ok:
         return "skipped"
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     partial = f"{dst}.partial.mp4"
@@ -51,6 +65,48 @@ def resize_job(job: tuple) -> tuple[str, str, str | None]:
         return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf), None
     except Exception as err:  # a corrupt download must not stop the other 240,000
         return dst, "failed", f"{type(err).__name__}: {err}"
+
+
+def _progress(iterable, total):
+    """A tqdm bar on a terminal; plain iteration in logs and tests."""
+    if not sys.stderr.isatty():
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, dynamic_ncols=True)
+
+
+def resize_all(jobs: list[tuple], workers: int) -> tuple[Counter, dict[str, str]]:
+    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error})."""
+    counts, failed = Counter(), {}
+
+    def collect(results):
+        for dst, status, error in _progress(results, len(jobs)):
+            counts[status] += 1
+            if status == "failed":
+                failed[dst] = error
+
+    if workers <= 1 or len(jobs) <= 1:
+        collect(map(resize_job, jobs))
+    else:
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            collect(pool.map(resize_job, jobs, chunksize=4))
+    return counts, failed
+
+
+def add_resize_arguments(parser) -> None:
+    """The argparse options every preparation script shares: --out, --short-side, --gop, --crf, --workers."""
+    parser.add_argument("--out", required=True, help="dataset folder to write (DATA.PATH_TO_DATA_DIR)")
+    parser.add_argument("--short-side", type=int, default=256, help="256 or 320 in the literature")
+    parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (32: faster clip seeks)")
+    parser.add_argument("--crf", type=int, default=23, help="x264 quality (lower = better, larger)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel encoding processes")
+
+
+def write_lines(path: str, lines: Iterable[str]) -> None:
+    """One line per item, each ending in a newline (an empty list gives an empty file)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{line}\n" for line in lines))
 
 
 @dataclass
@@ -91,3 +147,134 @@ def index_videos(folder: str) -> dict[str, str]:
             if ext.lower() in VIDEO_EXTENSIONS and not name.endswith(".partial.mp4"):
                 found.setdefault(stem, os.path.join(root, name))
     return found
+
+
+@dataclass(frozen=True)
+class SplitLayout:
+    """Where a dataset's official split files live and how their rows name videos."""
+
+    folder: str  # the official folder of the split files (the readers look in it as well)
+    lists: tuple[str, ...]  # glob patterns of the files whose rows start with a video name
+    copied: tuple[str, ...] = ()  # files taken over unchanged (required)
+    class_from_file: bool = False  # rows name "<video>" of the class in the file name (HMDB51)
+
+
+SPLIT_LAYOUTS = {
+    # "Class/v_Class_g08_c01.avi 1" (trainlist, 1-based label) / "Class/v_Class_g01_c01.avi" (testlist)
+    "ucf101": SplitLayout("ucfTrainTestlist", ("trainlist0*.txt", "testlist0*.txt"), ("classInd.txt",)),
+    # "<class>_test_splitN.txt": "video.avi 1" (1 train, 2 test, 0 unused in split N)
+    "hmdb51": SplitLayout("testTrainMulti_7030_splits", ("*_test_split*.txt",), class_from_file=True),
+}
+
+
+def _split_class(file_name: str) -> str:
+    return file_name[: file_name.rindex("_test_split")]
+
+
+def _row_video(layout: SplitLayout, file_name: str, fields: list[str]) -> tuple[str, bool]:
+    """(video path relative to the video root, "/"-separated; whether the row uses it) for a split-file row."""
+    if layout.class_from_file:
+        return f"{_split_class(file_name)}/{fields[0]}", fields[1:2] != ["0"]
+    return fields[0].replace("\\", "/"), True
+
+
+def _as_mp4(path: str) -> str:
+    return os.path.splitext(path)[0] + ".mp4"
+
+
+@dataclass
+class SplitPrepReport:
+    """What `prepare_split_dataset` did; `videos` counts the videos the splits use."""
+
+    videos: int
+    counts: Counter
+    missing: list[str]
+    failed: dict[str, str]  # video (as in the split files) -> error
+    split_dir: str
+    split_files: list[str] = field(default_factory=list)
+
+    def summary(self, dataset: str) -> str:
+        return (f"{dataset}: {self.videos} videos in the split files: {self.counts['done']} resized, "
+                f"{self.counts['skipped']} already done, {len(self.missing)} missing, {len(self.failed)} failed; "
+                f"{len(self.split_files)} split files in {self.split_dir}")
+
+
+def find_split_files(dataset: str, splits_dir: str) -> tuple[str, list[str]]:
+    """(folder, sorted file names) of the official split files in `splits_dir` or its official sub-folder."""
+    layout = SPLIT_LAYOUTS[dataset]
+    for folder in (splits_dir, os.path.join(splits_dir, layout.folder)):
+        names = sorted({os.path.basename(path) for pattern in layout.lists
+                        for path in glob.glob(os.path.join(glob.escape(folder), pattern))})
+        if names:
+            absent = [name for name in layout.copied if not os.path.isfile(os.path.join(folder, name))]
+            if absent:
+                raise FileNotFoundError(f"{', '.join(absent)} not found in {folder}")
+            return folder, names
+    raise FileNotFoundError(f"no {' / '.join(layout.lists)} in {splits_dir} (nor in {layout.folder}/ there)")
+
+
+def _locate(videos_dir: str, video: str, index: dict[str, str] | None) -> str | None:
+    """The raw file of `video` ("Class/name.avi"): that path, else a file of the same name (any extension)
+    in a folder of that class (any case) found anywhere below `videos_dir`."""
+    exact = os.path.join(videos_dir, video)
+    if os.path.isfile(exact):
+        return exact
+    folder, name = os.path.split(video)
+    found = (index or {}).get(os.path.splitext(name)[0])
+    if found and os.path.basename(os.path.dirname(found)).lower() == os.path.basename(folder).lower():
+        return found
+    return None
+
+
+def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: str, *, short_side: int = 256,
+                          gop: int | None = None, crf: int = 23, workers: int = 1) -> SplitPrepReport:
+    """Resize every video a UCF101 / HMDB51 split uses to `out/<class>/<name>.mp4` and write the split files
+    (`out/<official folder>/`) naming those mp4s, so `read_ucf101` / `read_hmdb51` read `out` as it is.
+
+    Rows of missing or undecodable videos are left out of the written split files and listed in
+    `out/missing.txt` / `out/failed.txt`. HMDB51 videos marked 0 (unused) in every split are not resized.
+    Re-running skips finished videos.
+    """
+    layout = SPLIT_LAYOUTS[dataset]
+    source_dir, names = find_split_files(dataset, splits_dir)
+    split_dir = os.path.join(out, layout.folder)
+    if os.path.realpath(split_dir) == os.path.realpath(source_dir):
+        raise ValueError(f"the output split files would overwrite the official ones in {source_dir}: "
+                         "choose another output folder")
+    rows = {}
+    for name in names:
+        with open(os.path.join(source_dir, name), encoding="utf-8") as handle:
+            rows[name] = [line.split() for line in handle if line.strip()]
+    used = {}  # video -> None, in split-file order
+    for name, file_rows in rows.items():
+        for fields in file_rows:
+            video, in_use = _row_video(layout, name, fields)
+            if in_use:
+                used.setdefault(video, None)
+
+    jobs, missing, index, source_of = [], [], None, {}
+    for video in used:
+        src = _locate(videos_dir, video, index)
+        if src is None and index is None:  # a different layout or case: search once, then look again
+            index = index_videos(videos_dir)
+            src = _locate(videos_dir, video, index)
+        if src is None:
+            missing.append(video)
+            continue
+        dst = os.path.join(out, _as_mp4(video))
+        source_of[dst] = video
+        jobs.append((src, dst, short_side, gop, crf))
+    counts, failed_dst = resize_all(jobs, workers)
+    failed = {source_of[dst]: error for dst, error in failed_dst.items()}
+
+    dropped = set(missing) | set(failed)
+    os.makedirs(split_dir, exist_ok=True)
+    for name in layout.copied:
+        shutil.copyfile(os.path.join(source_dir, name), os.path.join(split_dir, name))
+    for name, file_rows in rows.items():
+        kept = [" ".join([_as_mp4(fields[0].replace("\\", "/"))] + fields[1:]) for fields in file_rows
+                if _row_video(layout, name, fields)[0] not in dropped]
+        write_lines(os.path.join(split_dir, name), kept)
+    write_lines(os.path.join(out, "missing.txt"), missing)
+    write_lines(os.path.join(out, "failed.txt"), (f"{video}\t{error}" for video, error in failed.items()))
+    return SplitPrepReport(len(used), counts, missing, failed, split_dir, names)
