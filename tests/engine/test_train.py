@@ -44,9 +44,8 @@ def test_run_leaves_its_files(two_epoch_run):
     assert summary["test"]["metrics"] == results["metrics"]
 
 
-def test_resume_after_epoch_one_skipping_a_corrupt_newest_matches_uninterrupted(two_epoch_run, tmp_path):
-    cfg, _, final = two_epoch_run
-    out = str(tmp_path / "resumed")
+def _resume_after_corrupt_epoch_two(cfg, out: str) -> dict:
+    """Copy the finished run `cfg` to `out`, truncate its epoch-2 checkpoint, train again; the resumed summary."""
     shutil.copytree(cfg.OUTPUT_DIR, out)
     newest = ckpt.checkpoint_path(out, 2)
     with open(newest, "r+b") as handle:  # a crash while writing epoch 2 (without the atomic rename)
@@ -57,12 +56,33 @@ def test_resume_after_epoch_one_skipping_a_corrupt_newest_matches_uninterrupted(
     resumed_cfg.OUTPUT_DIR = out
     resumed_cfg.freeze()
     summary = train(resumed_cfg)
-    _assert_equal_states(final, summary["model"].state_dict())
     log = open(os.path.join(out, "log.txt")).read()
     assert "skipping corrupt checkpoint" in log and "resumed from" in log and "epoch 1)" in log
     assert ckpt.load_checkpoint(newest)["epoch"] == 2
     epochs = [r["epoch"] for r in read_metrics(os.path.join(out, "metrics.jsonl")) if r["kind"] == "epoch"]
     assert epochs == [1, 2]  # the redone epoch replaces, not duplicates, its records
+    return summary
+
+
+def test_resume_after_epoch_one_skipping_a_corrupt_newest_matches_uninterrupted(two_epoch_run, tmp_path):
+    cfg, _, final = two_epoch_run
+    summary = _resume_after_corrupt_epoch_two(cfg, str(tmp_path / "resumed"))
+    _assert_equal_states(final, summary["model"].state_dict())
+
+
+def test_resume_with_loader_workers_matches_uninterrupted_and_the_run_without_workers(two_epoch_run, tmp_path):
+    """Items draw from (seed, epoch, video) alone, so worker processes change neither a run nor its resume."""
+    cfg, _, final = two_epoch_run
+    workers_cfg = cfg.clone()
+    workers_cfg.defrost()
+    workers_cfg.OUTPUT_DIR = str(tmp_path / "workers")
+    workers_cfg.DATA_LOADER.NUM_WORKERS = 2
+    workers_cfg.TENSORBOARD.ENABLE = False
+    workers_cfg.freeze()
+    uninterrupted = {k: v.clone() for k, v in train(workers_cfg)["model"].state_dict().items()}
+    _assert_equal_states(final, uninterrupted)
+    summary = _resume_after_corrupt_epoch_two(workers_cfg, str(tmp_path / "resumed"))
+    _assert_equal_states(uninterrupted, summary["model"].state_dict())
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(two_epoch_run, tmp_path):

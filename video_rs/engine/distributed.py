@@ -1,17 +1,20 @@
 """torchrun environment -> process group, and the few collective helpers the engine needs.
 
-One process per device. `torchrun` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
-MASTER_PORT; without them the run is a single process and every helper degrades to a no-op,
-so the training loop reads the same either way.
+One process per device (round-robin when there are more processes than GPUs). `torchrun` sets
+RANK / WORLD_SIZE / LOCAL_RANK / LOCAL_WORLD_SIZE / MASTER_ADDR / MASTER_PORT; without them the run
+is a single process and every helper degrades to a no-op, so the training loop reads the same either way.
 """
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+logger = logging.getLogger(__name__)
 
 
 def is_dist() -> bool:
@@ -33,25 +36,42 @@ def is_main_process() -> bool:
 
 
 def select_device(cfg) -> torch.device:
-    """DEVICE "auto" picks CUDA when present; under torchrun each process takes its LOCAL_RANK GPU."""
+    """DEVICE "auto" picks CUDA when present; torchrun ranks take GPU LOCAL_RANK % device count.
+
+    Round-robin rather than GPU LOCAL_RANK, so more ranks than GPUs (2 on 1 GPU: the DDP path's
+    functional check) share devices instead of crashing; with one rank per GPU it is the same thing.
+    """
     want = cfg.DEVICE
     if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise RuntimeError("DEVICE is 'cuda' but torch sees no CUDA device; use DEVICE cpu")
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
+        index = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return torch.device("cpu")
 
 
+def auto_backend(device: torch.device, local_world_size: int, device_count: int) -> str:
+    """DIST_BACKEND "auto": nccl when each rank has its own GPU; gloo on CPU or when ranks share a GPU
+    (NCCL refuses two ranks on one device)."""
+    if device.type == "cuda" and local_world_size <= device_count:
+        return "nccl"
+    return "gloo"
+
+
 def init_distributed(cfg, device: torch.device) -> None:
-    """Join the torchrun process group when WORLD_SIZE > 1 (nccl on CUDA, gloo on CPU by default)."""
+    """Join the torchrun process group when WORLD_SIZE > 1 (backend: cfg.DIST_BACKEND, "auto" as `auto_backend`)."""
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world <= 1 or dist.is_initialized():
         return
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    device_count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and local_world > device_count and int(os.environ.get("RANK", 0)) == 0:
+        logger.warning("%d processes share %d GPU(s): a functional check of the DDP path, not a scaling "
+                       "measurement", local_world, device_count)
     backend = cfg.DIST_BACKEND
     if backend == "auto":
-        backend = "nccl" if device.type == "cuda" else "gloo"
+        backend = auto_backend(device, local_world, device_count)
     kwargs = {"device_id": device} if backend == "nccl" else {}
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30), **kwargs)
 

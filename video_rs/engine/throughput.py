@@ -31,10 +31,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from video_rs.engine.distributed import (all_gather_object, cleanup_distributed, get_world_size, init_distributed,
-                                         is_main_process)
+                                         is_main_process, select_device)
 
 GPU_BUSY_METHOD = ("CUDA events from each step's first device op (uint8 copy) to its last (optimizer/EMA), "
                    "summed over the timed steps / wall; launch gaps inside a step count as busy")
@@ -112,11 +113,7 @@ def time_steps(step: Callable[[object], torch.Tensor | None], batches: Iterable,
 
 
 def make_train_step(model: nn.Module, state, runtime, criterion, cfg) -> Callable[[tuple], torch.Tensor]:
-    """One optimizer step on a loader batch, as `train_one_epoch` takes it (minus its logging).
-
-    Mirrors train.py's loop body line for line; folding both into one `train_step` there is a requested
-    hook (engine/train.py is not this module's to edit), after which this becomes a call.
-    """
+    """One optimizer step on a loader batch: train.py's own `train_step`, so the benchmark times what training runs."""
     from video_rs.engine.train import train_step
 
     def step(batch) -> torch.Tensor:
@@ -124,17 +121,6 @@ def make_train_step(model: nn.Module, state, runtime, criterion, cfg) -> Callabl
         return train_step(model, batch[0], labels, state, runtime, criterion, cfg)[0]
 
     return step
-
-
-def _device_for(cfg) -> torch.device:
-    """Like `select_device`, but ranks share GPUs round-robin, so 2 processes on 1 GPU prove the DDP path."""
-    from video_rs.engine.distributed import select_device
-
-    if cfg.DEVICE in ("auto", "cuda") and torch.cuda.is_available():
-        local_rank = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    return select_device(cfg)
 
 
 @dataclass
@@ -194,7 +180,7 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
     from video_rs.models import build_model
     from video_rs.models.profile import describe_device
 
-    device = _device_for(cfg)
+    device = select_device(cfg)
     init_distributed(cfg, device)
     try:
         seed_everything(cfg.RNG_SEED)
@@ -220,7 +206,7 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
                     "amp_dtype": str(runtime.amp_dtype).replace("torch.", "") if runtime.amp_dtype else "fp32",
                     "channels_last": runtime.channels_last, "ema": cfg.MODEL_EMA.ENABLE,
                     "depth": cfg.RESNET.DEPTH, "width": cfg.RESNET.WIDTH_MULTIPLIER,
-                    "dist_backend": cfg.DIST_BACKEND if get_world_size() > 1 else None}
+                    "dist_backend": dist.get_backend() if get_world_size() > 1 else None}  # "auto" resolved
         clip = f"{cfg.DATA.NUM_FRAMES}x{cfg.DATA.TRAIN_CROP_SIZE}x{cfg.DATA.TRAIN_CROP_SIZE}"
         return summarise(ranks, per_rank_batch=per_rank_batch, device_line=describe_device(device.type), clip=clip,
                          warmup=warmup, settings=settings)
