@@ -96,6 +96,35 @@ def test_several_clips_per_video_are_flattened_into_the_batch(tiny_synthetic_dat
         build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA.NUM_CLIPS_PER_VIDEO", "3"), "train")
 
 
+def test_spatial_copies_share_the_decoded_frames_and_multiply_the_clips(tiny_synthetic_dataset, tmp_path):
+    """TRAIN_CROP_NUM_SPATIAL 2: two augmentations of ONE decoded clip (same frames, different crops)."""
+    torch.manual_seed(0)
+    cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA.NUM_CLIPS_PER_VIDEO", "2",
+                   "DATA.TRAIN_CROP_NUM_SPATIAL", "2", "TRAIN.BATCH_SIZE", "8", "DATA.RANDOM_FLIP", "False",
+                   "DATA.TRAIN_JITTER_SCALES_RELATIVE", "[1.0, 1.0]", "DATA.TRAIN_JITTER_ASPECT_RELATIVE", "[1.0, 1.0]")
+    clips, labels, video_index, view_index = next(iter(build_loader(cfg, "train")))
+    assert clips.shape[0] == 8 and view_index.tolist() == [0, 1, 2, 3] * 2
+    assert len(set(video_index[:4].tolist())) == 1 and len(set(labels[:4].tolist())) == 1
+    # full-frame "crops" without flip: a clip's two copies are identical, the two decoded clips are not
+    assert torch.equal(clips[0], clips[1]) and torch.equal(clips[2], clips[3])
+    assert not torch.equal(clips[0], clips[2])
+    with pytest.raises(ValueError, match="TRAIN_CROP_NUM_SPATIAL"):
+        build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "DATA.TRAIN_CROP_NUM_SPATIAL", "3"), "train")
+
+
+def test_randaugment_on_device_leaves_the_loader_clips_unaugmented(tiny_synthetic_dataset, tmp_path):
+    aug = ["AUG.ENABLE", "True", "AUG.RANDAUG_MAGNITUDE", "20", "DATA.RANDOM_FLIP", "False",
+           "DATA.TRAIN_JITTER_SCALES_RELATIVE", "[1.0, 1.0]", "DATA.TRAIN_JITTER_ASPECT_RELATIVE", "[1.0, 1.0]"]
+    batches = {}
+    for on_device in ("False", "True"):
+        torch.manual_seed(0)
+        cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), *aug, "AUG.ON_DEVICE", on_device)
+        batches[on_device] = next(iter(build_loader(cfg, "train")))[0]
+    torch.manual_seed(0)
+    plain = next(iter(build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), *aug[2:]), "train")))[0]
+    assert torch.equal(batches["True"], plain) and not torch.equal(batches["False"], plain)
+
+
 def test_too_few_videos_for_one_batch_is_an_error(tiny_synthetic_dataset, tmp_path):
     with pytest.raises(ValueError, match="fewer than one batch"):
         build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TRAIN.BATCH_SIZE", "16"), "train")

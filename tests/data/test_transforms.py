@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from video_rs.data.transforms import (EvalTransform, TrainTransform, crop_and_resize, frames_to_video,
+from video_rs.data.transforms import (ClipRandAugment, EvalTransform, TrainTransform, crop_and_resize, frames_to_video,
                                       normalize_clips, random_resized_crop_box, scale_jitter_crop_box,
                                       spatial_crop_boxes)
 
@@ -38,6 +38,31 @@ def test_randaugment_changes_pixels_when_enabled_and_never_when_disabled():
     augmented = TrainTransform(crop_size=32, area_range=(1.0, 1.0), aspect_range=(1.0, 1.0), flip=False,
                                randaug_num_ops=2, randaug_magnitude=20)
     assert sum(not torch.equal(augmented(video), video.permute(1, 0, 2, 3)) for _ in range(10)) >= 8
+
+
+def test_batched_randaugment_draws_per_clip_exactly_as_the_loader_path_does():
+    """AUG.ON_DEVICE runs the same draws on a [B, C, T, H, W] batch as the workers do clip by clip."""
+    augment = ClipRandAugment(num_ops=3, magnitude=20)
+    clips = torch.stack([static_video(4, 32, 32).permute(1, 0, 2, 3)] * 6)  # 6 identical clips [C, T, H, W]
+    torch.manual_seed(5)
+    batched = augment(clips)
+    torch.manual_seed(5)
+    one_by_one = torch.stack([augment.video(clip.permute(1, 0, 2, 3)).permute(1, 0, 2, 3) for clip in clips])
+    assert batched.dtype == torch.uint8 and batched.shape == clips.shape
+    assert torch.equal(batched, one_by_one)
+    assert all(torch.equal(clip[:, 0], clip[:, t]) for clip in batched for t in range(1, 4))  # one draw per clip
+    assert len({clip.numpy().tobytes() for clip in batched}) == 6  # each clip its own draw
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batched_randaugment_on_cuda_equals_cpu():
+    augment = ClipRandAugment(num_ops=2, magnitude=15)
+    clips = torch.randint(0, 256, (4, 3, 4, 32, 32), dtype=torch.uint8)
+    torch.manual_seed(7)
+    cpu = augment(clips)
+    torch.manual_seed(7)
+    cuda = augment(clips.cuda()).cpu()
+    assert (cuda.int() - cpu.int()).abs().max() <= 1  # float rounding in the affine ops
 
 
 def test_flip_is_horizontal_and_happens_about_half_the_time():

@@ -19,6 +19,17 @@ def test_cpu_runs_fp32_and_normalises():
     assert out.dtype == torch.float32 and torch.allclose(out, torch.full_like(out, 2.0))
 
 
+def test_randaugment_on_device_applies_to_training_batches_only():
+    cfg = load_cfg(None, TINY + ["AUG.ENABLE", "True", "AUG.ON_DEVICE", "True", "AUG.RANDAUG_MAGNITUDE", "20"])
+    runtime = Runtime.from_cfg(cfg, torch.device("cpu"))
+    clips = torch.randint(0, 256, (4, 3, 2, 16, 16), dtype=torch.uint8)
+    plain = runtime.prepare(clips)
+    assert torch.equal(plain, runtime.prepare(clips))  # evaluation: never augmented
+    torch.manual_seed(0)
+    assert sum(not torch.equal(runtime.prepare(clips, train=True), plain) for _ in range(5)) >= 4
+    assert Runtime.from_cfg(load_cfg(None, TINY + ["AUG.ENABLE", "True"]), torch.device("cpu")).train_augment is None
+
+
 @needs_cuda
 def test_cuda_fast_path_matches_fp32_within_bf16_tolerance():
     cfg = load_cfg(None, TINY)

@@ -58,6 +58,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "DATA.DECODE_RETRIES": (lambda v: v >= 0, ">= 0"),
     "DATA.MAX_BAD_FRACTION": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
     "DATA.NUM_CLIPS_PER_VIDEO": (lambda v: v >= 1, ">= 1"),
+    "DATA.TRAIN_CROP_NUM_SPATIAL": (lambda v: v >= 1, ">= 1"),
     "SYNTHETIC.NUM_FRAMES": (lambda v: v >= 2, ">= 2"),
     "SYNTHETIC.FPS": (lambda v: v > 0, "> 0"),
     "DATA_LOADER.NUM_WORKERS": (lambda v: v >= 0, ">= 0"),

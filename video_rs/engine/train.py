@@ -64,8 +64,9 @@ def train_step(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, stat
     The one place a step is defined, so the throughput benchmark times exactly what training runs.
     """
     lr = state.schedule.apply()
+    inputs = runtime.prepare(clips, train=True)  # outside autocast: RandAugment's affine grids stay fp32
     with runtime.autocast():
-        logits = model(runtime.prepare(clips))
+        logits = model(inputs)
     loss = criterion(logits.float(), labels)
     state.optimizer.zero_grad(set_to_none=True)
     state.scaler.scale(loss).backward()
@@ -192,7 +193,7 @@ def train(cfg) -> dict:
         last_epoch = epoch + 1 == cfg.SOLVER.MAX_EPOCH
         if val_loader is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):
             if cfg.BN.USE_PRECISE_STATS and not (cfg.BN.FREEZE or cfg.TRAIN.FREEZE_BACKBONE):
-                update_bn_stats(eval_model, (runtime.prepare(b[0]) for b in train_loader),
+                update_bn_stats(eval_model, (runtime.prepare(b[0], train=True) for b in train_loader),
                                 cfg.BN.NUM_BATCHES_PRECISE)
             val_metrics = validate(eval_model, val_loader, runtime, cfg)
         record = {"epoch": epoch + 1, **stats, "epoch_time": time.perf_counter() - started, "bad_videos": num_bad,
