@@ -4,6 +4,7 @@
 #   bash benchmarks/gpu_session.sh model   # CUDA tests; --compare eager (all models); compiled RS-50 b16  (~8.5 min)
 #   bash benchmarks/gpu_session.sh data    # H.264 set; decord/pyav loader; end to end eager+compiled; DDP x2 (~9 min)
 #   bash benchmarks/gpu_session.sh extra   # compiled RS-50 b32; pyav on the 32-frame-interval set        (~5 min)
+#   bash benchmarks/gpu_session.sh levers  # data levers: 2 augmented copies per decode; RandAugment on the GPU (~8 min)
 #   bash benchmarks/gpu_session.sh all     # everything, for a machine without the per-call limit
 #   DRY=1 bash benchmarks/gpu_session.sh all   # CPU dry run at toy sizes: checks the plumbing, not speed
 #
@@ -13,7 +14,7 @@
 # (also printed last), $OUT/RESULTS_<part>.md (sections of benchmarks/RESULTS.md), $OUT/logs_<part>.tar.gz.
 set -u
 PART=${1:-all}
-case $PART in model|data|extra|all) ;; *) echo "usage: $0 model|data|extra|all" >&2; exit 2;; esac
+case $PART in model|data|extra|levers|all) ;; *) echo "usage: $0 model|data|extra|levers|all" >&2; exit 2;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-$ROOT/gpu_out}
@@ -57,10 +58,19 @@ step() {
   tail -n 4 "$W/logs/$name.log"
 }
 
-bench_data() {  # NAME SET BACKEND: tools/benchmark_data.py (engineer B's loader clips/s), 16 workers
-  if [ ! -f tools/benchmark_data.py ]; then printf '%s\tmissing tools/benchmark_data.py\t0\n' "$1" >>"$W/steps.tsv"; return; fi
-  step "$1" 60 $PY tools/benchmark_data.py $CFG --backends "$3" --workers $WORKERS --json "$W/$1.json" \
-    DATA.PATH_TO_DATA_DIR "$VID/$2" TRAIN.BATCH_SIZE $BATCH $E2E
+bench_data() {  # NAME SET BACKEND [KEY VALUE ...]: tools/benchmark_data.py (loader clips/s), 16 workers
+  local name=$1 set=$2 backend=$3; shift 3
+  step "$name" 60 $PY tools/benchmark_data.py $CFG --backends "$backend" --workers $WORKERS --json "$W/$name.json" \
+    DATA.PATH_TO_DATA_DIR "$VID/$set" TRAIN.BATCH_SIZE $BATCH $E2E "$@"
+}
+
+e2e_compiled() {  # NAME BUDGET [KEY VALUE ...]: compiled end to end from the 32-frame-interval set
+  local name=$1 budget=$2; shift 2
+  if [ $COMPILE_OK = 1 ]; then
+    step "$name" "$budget" $PY tools/benchmark_train.py $CFG --iters $((ITERS + 20)) --warmup $WARM --out "$W/$name.json" \
+      $E2E OUTPUT_DIR "$W/$name" DATA.PATH_TO_DATA_DIR "$VID/gop32" DATA.DECODING_BACKEND decord \
+      DATA_LOADER.NUM_WORKERS $WORKERS TRAIN.BATCH_SIZE $BATCH TRAIN.COMPILE True "$@"
+  fi
 }
 
 finish() {
@@ -86,7 +96,7 @@ if [ "$PART" = model ] || [ "$PART" = all ]; then
     --channels-last --compile --batch-size 16 $CIT --models 3d_resnetrs50 --out-dir "$W/compare_compiled_b16"
 fi
 
-if [ "$PART" = data ] || [ "$PART" = all ] || [ "$PART" = extra ]; then
+if [ "$PART" = data ] || [ "$PART" = all ] || [ "$PART" = extra ] || [ "$PART" = levers ]; then
   [ -f "$VID/gop32/train.csv" ] || step make_videos 90 $PY benchmarks/make_video_set.py "$VID" --videos $VIDEOS \
     --seconds $VSECONDS --size $VSIZE --gop 250 32 --workers "$(nproc)"
 fi
@@ -95,9 +105,7 @@ if [ "$PART" = data ] || [ "$PART" = all ]; then
   bench_data data_decord_gop250 gop250 decord
   bench_data data_decord_gop32 gop32 decord
   bench_data data_pyav_gop250 gop250 pyav
-  [ $COMPILE_OK = 1 ] && step e2e_compiled 230 $PY tools/benchmark_train.py $CFG --iters $((ITERS + 20)) \
-    --warmup $WARM --out "$W/e2e_compiled.json" $E2E OUTPUT_DIR "$W/e2e_compiled" DATA.PATH_TO_DATA_DIR "$VID/gop32" \
-    DATA.DECODING_BACKEND decord DATA_LOADER.NUM_WORKERS $WORKERS TRAIN.BATCH_SIZE $BATCH TRAIN.COMPILE True
+  e2e_compiled e2e_compiled 230
   step e2e_eager_1proc 80 $PY tools/benchmark_train.py $CFG --iters $ITERS --warmup $WARM --out "$W/e2e_eager_1proc.json" \
     $E2E OUTPUT_DIR "$W/e2e_eager" DATA.PATH_TO_DATA_DIR "$VID/gop32" DATA.DECODING_BACKEND decord \
     DATA_LOADER.NUM_WORKERS $WORKERS TRAIN.BATCH_SIZE $BATCH
@@ -113,4 +121,10 @@ if [ "$PART" = extra ] || [ "$PART" = all ]; then
   [ $COMPILE_OK = 1 ] && step compare_compiled_rs50_b32 260 $PY tools/benchmark.py --compare --device $DEV --amp \
     --channels-last --compile --batch-size 32 $CIT --models 3d_resnetrs50 --out-dir "$W/compare_compiled_b32"
   bench_data data_pyav_gop32 gop32 pyav
+fi
+
+if [ "$PART" = levers ] || [ "$PART" = all ]; then  # DATA.TRAIN_CROP_NUM_SPATIAL 2: two augmented copies per decode
+  bench_data data_decord_gop32_spatial2 gop32 decord DATA.TRAIN_CROP_NUM_SPATIAL 2
+  e2e_compiled e2e_compiled_spatial2 230 DATA.TRAIN_CROP_NUM_SPATIAL 2
+  e2e_compiled e2e_compiled_randaug_gpu 230 AUG.ENABLE True AUG.ON_DEVICE True  # the recipe's RandAugment row
 fi

@@ -32,8 +32,12 @@ TARGETS = [
     ("end to end, compiled: peak memory", "e2e_compiled.json", ("peak_mem_mb",), None, "MB"),
     ("end to end, eager, 1 process", "e2e_eager_1proc.json", ("clips_per_s",), None, "clips/s"),
     ("end to end, eager, 2 DDP processes on 1 GPU", "ddp_eager_2proc.json", ("clips_per_s",), None, "clips/s"),
+    ("end to end, compiled, 2 copies per decode", "e2e_compiled_spatial2.json", ("clips_per_s",), 250, "clips/s"),
+    ("end to end, compiled, 2 copies per decode: GPU busy", "e2e_compiled_spatial2.json", ("gpu_busy_fraction",), 0.9,
+     "fraction"),
+    ("end to end, compiled, RandAugment on the GPU", "e2e_compiled_randaug_gpu.json", ("clips_per_s",), None, "clips/s"),
 ]
-DATA_RUNS = ["data_decord_gop250", "data_decord_gop32", "data_pyav_gop250", "data_pyav_gop32"]
+DATA_RUNS = ["data_decord_gop250", "data_decord_gop32", "data_pyav_gop250", "data_pyav_gop32", "data_decord_gop32_spatial2"]
 
 
 def _load(path: str):
@@ -132,7 +136,7 @@ def results_section(work: str) -> str:
         if os.path.exists(path):
             text = open(path).read()
             parts.append(text if not parts else text.replace("# Model cost benchmark", f"## {folder}"))
-    for name in ("e2e_compiled", "e2e_eager_1proc", "ddp_eager_2proc"):
+    for name in ("e2e_compiled", "e2e_eager_1proc", "ddp_eager_2proc", "e2e_compiled_spatial2", "e2e_compiled_randaug_gpu"):
         data = _load(os.path.join(work, f"{name}.json"))
         if data:
             from video_rs.engine.throughput import ThroughputReport, report_table

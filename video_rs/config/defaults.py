@@ -13,7 +13,7 @@ _C.OUTPUT_DIR = "./output"  # everything a run writes: config.yaml, checkpoints/
 _C.RNG_SEED = 0  # one seed; data workers derive theirs from it, their rank and worker id
 _C.DEVICE = "auto"  # "auto" (CUDA when available), "cuda" or "cpu"
 _C.LOG_PERIOD = 10  # iterations between metrics.jsonl / console lines
-_C.DIST_BACKEND = "auto"  # torch.distributed backend: "auto" (nccl on CUDA, gloo on CPU), "nccl", "gloo"
+_C.DIST_BACKEND = "auto"  # "nccl", "gloo", or "auto": nccl with one rank per GPU, gloo on CPU or when ranks share a GPU
 
 # ----------------------------------------------------------------------------- model
 _C.MODEL = CfgNode()
@@ -73,8 +73,9 @@ _C.DATA.STD = [1.0, 1.0, 1.0]  # per-channel std of [0, 1] pixels
 _C.DATA.DECODING_BACKEND = "decord"  # "decord" or "pyav"
 _C.DATA.DECODE_RETRIES = 10  # training: other clips of a failing video tried before another video
 _C.DATA.MAX_BAD_FRACTION = 0.05  # stop when more than this fraction of a split cannot be read
-_C.DATA.NUM_CLIPS_PER_VIDEO = 1  # training clips at random times, decoded in one pass per video visit
-_C.DATA.TRAIN_CROP_NUM_SPATIAL = 1  # augmented copies of each decoded clip (repeated augmentation, no extra decode)
+# An epoch visits every video once, so with K clips x S copies it has K*S times the steps (same TRAIN.BATCH_SIZE).
+_C.DATA.NUM_CLIPS_PER_VIDEO = 1  # K: training clips at random times, decoded in one pass per video visit
+_C.DATA.TRAIN_CROP_NUM_SPATIAL = 1  # S: augmented copies of each decoded clip (repeated augmentation, no extra decode)
 
 # ----------------------------------------------------------------------------- synthetic data
 _C.SYNTHETIC = CfgNode()
