@@ -1,7 +1,8 @@
 """Shared fixtures: small real H.264 videos and a tiny synthetic dataset (session-scoped: encode once).
 
-Sizes avoid widths decord 0.6 cannot convert (16, 24, 48, 72 px fail inside decord); 36 x 44 and
-32 x 64 work with both backends.
+Sizes avoid widths decord 0.6 cannot convert (16, 24, 48, 72 px fail inside decord, and the decord
+backend then decodes with PyAV, which would hide decord from the tests); 36 x 44 and 32 x 64 work
+with both backends.
 """
 import numpy as np
 import pytest

@@ -153,3 +153,17 @@ def test_matroska_without_a_frame_count_in_the_header(tmp_path, index_frames, fr
     with open_video(path, backend) as video:
         assert (video.num_frames, video.fps) == (40, 30.0)
         assert frame_numbers(video.get([39, 0, 17, 18])).tolist() == [39, 0, 17, 18]
+
+
+def test_decord_falls_back_to_pyav_on_widths_it_cannot_copy(tmp_path, index_frames, frame_numbers, caplog):
+    """decord 0.6 fails on 24- and 48-px-wide frames; the decord backend must still return the right frames."""
+    for width in (24, 48):
+        path = write_video(str(tmp_path / f"w{width}.mp4"), index_frames(20, height=32, width=width), crf=4, gop=8)
+        with caplog.at_level("WARNING", logger="video_rs.data.decoders"):
+            with open_video(path, "decord") as video:
+                first = video.get([3, 9, 9, 15])
+                again = video.get([0, 19])  # served by PyAV without trying decord again
+        assert first.shape == (4, 32, width, 3)
+        assert list(frame_numbers(first)) == [3, 9, 9, 15] and list(frame_numbers(again)) == [0, 19]
+        assert np.array_equal(first, decode(path, [3, 9, 9, 15], "pyav"))
+        assert sum(path in record.getMessage() for record in caplog.records) == 1  # warned once per file

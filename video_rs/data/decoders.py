@@ -11,6 +11,7 @@ raises one `DecodeError(path, reason)`, whatever the library raised, so callers 
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Sequence
 import numpy as np
 
 BACKENDS = ("decord", "pyav")
+_PYAV_FALLBACKS: set[str] = set()  # files this process decoded with PyAV after decord failed (warned once each)
+logger = logging.getLogger(__name__)
 DEFAULT_FPS = 30.0  # used when a file does not say (the PySlowFast default)
 
 
@@ -86,6 +89,7 @@ class _DecordVideo:
 
         _check_file(path)
         self.path = path
+        self._pyav: _PyAVVideo | None = None  # set when decord failed on this file and PyAV did not
         try:
             self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             self.num_frames = len(self._reader)
@@ -103,15 +107,34 @@ class _DecordVideo:
 
     def get(self, indices: Sequence[int]) -> np.ndarray:
         wanted, inverse = np.unique(clamp_indices(indices, self.num_frames), return_inverse=True)
+        if self._pyav is not None:
+            return self._pyav.get(wanted)[inverse.reshape(-1)]
         try:
             frames = self._reader.get_batch(wanted.tolist()).asnumpy()
         except Exception as err:
-            raise DecodeError(self.path, f"frames {wanted[0]}..{wanted[-1]}: {_short_reason(err)}",
-                              retryable=True) from None
+            frames = self._fall_back_to_pyav(wanted, f"frames {wanted[0]}..{wanted[-1]}: {_short_reason(err)}")
         return frames[inverse.reshape(-1)]
+
+    def _fall_back_to_pyav(self, wanted: np.ndarray, reason: str) -> np.ndarray:
+        """decord 0.6 fails on some files PyAV reads (frame widths of 16, 24, 48, 72 px: a row-copy size
+        check), so PyAV gets a try before the video counts as bad; it then serves the rest of this file."""
+        try:
+            self._pyav = _PyAVVideo(self.path)
+            frames = self._pyav.get(wanted)
+        except DecodeError:
+            if self._pyav is not None:
+                self._pyav.close()
+                self._pyav = None
+            raise DecodeError(self.path, reason, retryable=True) from None
+        if self.path not in _PYAV_FALLBACKS:
+            _PYAV_FALLBACKS.add(self.path)
+            logger.warning("decord could not decode %s (%s); decoded it with PyAV instead", self.path, reason)
+        return frames
 
     def close(self) -> None:
         self._reader = None
+        if self._pyav is not None:
+            self._pyav.close()
 
 
 class _PyAVVideo:
