@@ -11,7 +11,7 @@ import json
 import sys
 
 from video_rs.config.cli import config_parser, parse_config_args
-from video_rs.data.throughput import measure_loader
+from video_rs.data.throughput import describe_loader, measure_loader
 
 
 def parse_args(argv=None):
@@ -29,6 +29,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args, cfg = parse_args(argv)
     rows = []
+    print(describe_loader(cfg, args.mode))
     print(f"{'mode':<6} {'backend':<7} {'workers':>7} {'batch':>5} {'clips/s':>9} {'first batch s':>13}")
     for backend in args.backends or [cfg.DATA.DECODING_BACKEND]:
         for workers in args.workers or [cfg.DATA_LOADER.NUM_WORKERS]:

@@ -55,7 +55,18 @@ def test_benchmark_data_measures_clips_per_second(tiny_synthetic_dataset, tmp_pa
                       "DATA.TRAIN_CROP_SIZE", "32", "TRAIN.BATCH_SIZE", "4", "DATA_LOADER.PIN_MEMORY", "False"])
     (row,) = json.load(open(out_json))
     assert code == 0 and row["backend"] == backend and row["clips"] == 16 and row["clips_per_second"] > 0
-    assert backend in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert backend in out and "1 clip(s) x 1 augmented cop(ies) per decoded video; RandAugment none" in out
+
+
+def test_benchmark_data_says_when_randaugment_is_left_to_the_device():
+    from video_rs.config import load_cfg
+    from video_rs.data.throughput import describe_loader
+
+    cfg = load_cfg(None, ["AUG.ENABLE", "True", "AUG.ON_DEVICE", "True", "DATA.TRAIN_CROP_NUM_SPATIAL", "2"])
+    assert "1 clip(s) x 2 augmented" in describe_loader(cfg, "train")
+    assert "RandAugment on the device (NOT in these numbers)" in describe_loader(cfg, "train")
+    assert "RandAugment in the workers" in describe_loader(load_cfg(None, ["AUG.ENABLE", "True"]), "train")
 
 
 @pytest.fixture(scope="module")

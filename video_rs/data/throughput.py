@@ -76,3 +76,13 @@ def _endless(loader):
             loader.sampler.set_epoch(epoch)
         yield from loader
         epoch += 1
+
+
+def describe_loader(cfg, mode: str) -> str:
+    """One line saying what a timed clip includes, so numbers from different settings are not mixed up."""
+    if mode != "train":
+        return f"{mode}: one decoded clip per view, crops resized to DATA.TEST_CROP_SIZE; batch = videos x views"
+    aug = cfg.AUG.ENABLE and cfg.AUG.RANDAUG_NUM_OPS > 0
+    where = "none" if not aug else ("on the device (NOT in these numbers)" if cfg.AUG.ON_DEVICE else "in the workers")
+    return (f"train: {cfg.DATA.NUM_CLIPS_PER_VIDEO} clip(s) x {cfg.DATA.TRAIN_CROP_NUM_SPATIAL} augmented cop(ies) "
+            f"per decoded video; RandAugment {where}; batch column = videos per batch")
