@@ -71,6 +71,37 @@ def test_workers_append_and_reading_deduplicates(mixed_dir, tmp_path):
     assert read_bad_videos(str(tmp_path), split="val") == {}
 
 
+def test_views_of_a_bad_video_in_several_workers_are_listed_and_logged_once(mixed_dir, tmp_path):
+    """Test views of one video land in different workers (batch of one item): still one line per bad file."""
+    cfg = cfg_for(mixed_dir, str(tmp_path), "DATA_LOADER.NUM_WORKERS", "2", "TEST.BATCH_SIZE", "3",
+                  "TEST.NUM_ENSEMBLE_VIEWS", "4")
+    loader = build_loader(cfg, "test", output_dir=str(tmp_path))
+    assert loader.batch_size == 1  # each (video, temporal view) is its own batch, so workers alternate
+    list(loader)
+    lines = open(os.path.join(str(tmp_path), "bad_videos.txt")).read().splitlines()
+    assert sorted(os.path.basename(line.split("\t")[0]) for line in lines) == sorted(BAD)
+
+
+def test_a_video_another_worker_or_session_listed_is_not_logged_again(tmp_path, caplog):
+    from video_rs.data.bad_videos import BadVideoLog
+
+    first, second = BadVideoLog(str(tmp_path), "train"), BadVideoLog(str(tmp_path), "train")
+    other_split = BadVideoLog(str(tmp_path), "test")
+    with caplog.at_level(logging.WARNING, logger="video_rs.data"):
+        first.record("/data/a b.mp4", "file not found")
+        second.record("/data/a b.mp4", "file not found")  # another worker: listed already
+        second.record("/data/c.mp4", "empty file (0 bytes)")
+        first.record("/data/c.mp4", "empty file (0 bytes)")
+        other_split.record("/data/a b.mp4", "file not found")  # the test split lists it too
+    logged = [r.getMessage() for r in caplog.records if "cannot decode" in r.getMessage()]
+    assert logged == ["cannot decode /data/a b.mp4 (train split): file not found",
+                      "cannot decode /data/c.mp4 (train split): empty file (0 bytes)",
+                      "cannot decode /data/a b.mp4 (test split): file not found"]
+    assert open(os.path.join(str(tmp_path), "bad_videos.txt")).read().splitlines() == [
+        "/data/a b.mp4\tfile not found\ttrain", "/data/c.mp4\tempty file (0 bytes)\ttrain",
+        "/data/a b.mp4\tfile not found\ttest"]
+
+
 def test_retryable_failures_retry_the_same_video_then_move_on(tmp_path, index_frames, monkeypatch):
     """A file whose tail is cut: opening works, clips fail (retryable); DECODE_RETRIES more tries, then another video."""
     from video_rs.data.encode import write_video

@@ -1,7 +1,7 @@
 """The bad-video policy's bookkeeping: log each unreadable video once, list it, stop when too many are bad.
 
-Workers append `path<TAB>reason<TAB>split` lines to OUTPUT_DIR/bad_videos.txt (once per path per
-process; short O_APPEND writes do not interleave), and `read_bad_videos` de-duplicates. A wrong
+Workers append `path<TAB>reason<TAB>split` lines to OUTPUT_DIR/bad_videos.txt under a file lock,
+once per path and split however many workers meet the file; `read_bad_videos` de-duplicates anyway. A wrong
 `DATA.PATH_PREFIX` shows up before training as a split whose files mostly do not exist.
 """
 from __future__ import annotations
@@ -24,29 +24,61 @@ def _clean(text: str) -> str:
 
 
 class BadVideoLog:
-    """Records unreadable videos: one log line and one file line per path in this process."""
+    """Records unreadable videos: one log line and one file line per (path, split) in OUTPUT_DIR.
+
+    Data workers (and ranks) each hold a copy; under a file lock each reads the lines the others
+    appended since it last looked, so a video met by several workers is still logged and listed once.
+    """
 
     def __init__(self, output_dir: str | None, split: str):
         self.output_dir = output_dir
         self.split = split
         self._seen: set[str] = set()
+        self._listed: set[str] = set()  # paths of this split already in the file
+        self._offset = 0  # bytes of the file read into `_listed`
 
     def record(self, path: str, reason: str) -> None:
         if path in self._seen:
             return
         self._seen.add(path)
+        if self.output_dir and not self._append_once(path, reason):
+            return  # another worker, rank or an earlier session of this run listed (and logged) it
         logger.warning("cannot decode %s (%s split): %s", path, self.split, reason)
-        if not self.output_dir:
-            return
+
+    def _append_once(self, path: str, reason: str) -> bool:
+        """Append the file line unless it is there already; True when this call added it (or could not tell)."""
         try:
             os.makedirs(self.output_dir, exist_ok=True)
-            with open(os.path.join(self.output_dir, BAD_VIDEOS_FILE), "a", encoding="utf-8") as handle:
-                handle.write(f"{_clean(path)}\t{_clean(reason)}\t{self.split}\n")
+            with open(os.path.join(self.output_dir, BAD_VIDEOS_FILE), "a+b") as handle:
+                _lock(handle)
+                handle.seek(self._offset)
+                for line in handle.read().decode("utf-8", errors="replace").splitlines():
+                    fields = line.split("\t")
+                    if len(fields) >= 3 and fields[2] == self.split:
+                        self._listed.add(fields[0])
+                self._offset = handle.tell()
+                if _clean(path) in self._listed:
+                    return False
+                handle.write(f"{_clean(path)}\t{_clean(reason)}\t{self.split}\n".encode("utf-8"))
+                handle.flush()
+                self._offset = handle.tell()
+                self._listed.add(_clean(path))
         except OSError as err:  # a full disk must not kill a data worker
             logger.warning("cannot append to %s: %s", BAD_VIDEOS_FILE, err)
+        return True
 
     def __getstate__(self):
-        return {"output_dir": self.output_dir, "split": self.split, "_seen": set()}
+        return {"output_dir": self.output_dir, "split": self.split, "_seen": set(), "_listed": set(), "_offset": 0}
+
+
+def _lock(handle) -> None:
+    """Exclusive lock until the file is closed (no-op where flock does not exist or is refused)."""
+    try:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    except (ImportError, OSError):
+        pass
 
 
 def read_bad_videos(output_dir: str, split: str | None = None) -> dict[str, str]:
