@@ -1,7 +1,8 @@
 """Loading pretrained weights into a model with another class count; freezing for linear probes."""
+import pytest
 import torch
 
-from video_rs.config import load_cfg
+from video_rs.config import cfg_to_yaml, load_cfg
 from video_rs.engine import checkpoint as ckpt
 from video_rs.engine.finetune import freeze_backbone, load_pretrained, set_train_mode
 from video_rs.engine.optim import build_optimizer
@@ -23,6 +24,22 @@ def test_head_with_other_class_count_is_reinitialised_and_reported(tmp_path):
     for key in report["loaded"]:
         assert torch.equal(target.state_dict()[key], source.state_dict()[key])
     assert len(report["loaded"]) == len(source.state_dict()) - 2 and not report["missing"]
+
+
+@pytest.mark.parametrize("change, tensor", [(["RESNET.WIDTH_MULTIPLIER", "0.25"], "(checkpoint [32], network [64])"),
+                                            (["RESNET.DEPTH", "50"], "(not in the checkpoint)")])
+def test_backbone_that_does_not_fit_stops_naming_the_config_keys(tmp_path, change, tensor):
+    """Another width or depth than the checkpoint's must not start a run from a half-loaded backbone."""
+    source_cfg = load_cfg(None, TINY + ["5"])
+    path = str(tmp_path / "src.pyth")
+    ckpt.save_checkpoint(path, {"model": build_model(source_cfg).state_dict(), "ema": None,
+                                "cfg": cfg_to_yaml(source_cfg)})
+    cfg = load_cfg(None, TINY + ["3", "TRAIN.CHECKPOINT_FILE_PATH", path] + change)
+    with pytest.raises(ckpt.CheckpointError) as caught:
+        load_pretrained(build_model(cfg), cfg)
+    message = str(caught.value)
+    assert path in message and tensor in message
+    assert f"{change[0]}: " in message and "MODEL.NUM_CLASSES:" not in message  # the head may differ
 
 
 def test_ema_weights_are_preferred_when_present(tmp_path):

@@ -101,3 +101,21 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(two_epoch_run, tmp
         train(bad)
     assert ckpt.list_checkpoints(out) == [first]
     assert all(torch.isfinite(v).all() for v in ckpt.load_checkpoint(first)["model"].values() if v.is_floating_point())
+
+
+def test_resume_into_a_folder_of_another_network_stops_and_keeps_its_config(two_epoch_run, tmp_path):
+    """Rerunning with another width but the same OUTPUT_DIR: a clear error, and the old run's config.yaml stays."""
+    cfg, _, _ = two_epoch_run
+    out = str(tmp_path / "other")
+    shutil.copytree(cfg.OUTPUT_DIR, out)
+    before = open(os.path.join(out, "config.yaml")).read()
+    wider = cfg.clone()
+    wider.defrost()
+    wider.OUTPUT_DIR = out
+    wider.RESNET.WIDTH_MULTIPLIER = 0.25
+    wider.freeze()
+    with pytest.raises(ckpt.CheckpointError, match="cannot resume from .*checkpoint_epoch_00002") as caught:
+        train(wider)
+    message = str(caught.value)
+    assert "RESNET.WIDTH_MULTIPLIER: 0.125 in the checkpoint, 0.25 here" in message and "own OUTPUT_DIR" in message
+    assert open(os.path.join(out, "config.yaml")).read() == before

@@ -160,6 +160,46 @@ def cfg_from_checkpoint(state: dict[str, Any], opts: list[str] | None = None):
         os.remove(handle.name)
 
 
+NETWORK_KEYS = ("MODEL.ARCH", "MODEL.NUM_CLASSES", "RESNET.", "BN.NORM_TYPE")  # keys that shape the network
+
+
+def network_differences(state: dict[str, Any], cfg, *, skip: tuple[str, ...] = ()) -> list[str]:
+    """'KEY: X in the checkpoint, Y here' for each network-shaping key the file's config and `cfg` disagree on."""
+    import yaml
+
+    from video_rs.config import flatten_keys
+
+    try:
+        stored = flatten_keys(yaml.safe_load(state.get("cfg") or "") or {})
+    except yaml.YAMLError:
+        return []
+    current = flatten_keys(yaml.safe_load(cfg.dump()))
+    keys = sorted(k for k in set(stored) | set(current) if k.startswith(NETWORK_KEYS) and not k.startswith(skip))
+    return [f"{k}: {stored.get(k)!r} in the checkpoint, {current.get(k)!r} here" for k in keys
+            if stored.get(k) != current.get(k)]
+
+
+def tensor_mismatches(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> list[str]:
+    """Names (with shapes) of the tensors that are not in both state dicts with one shape, sorted."""
+    problems = []
+    for key in sorted(set(source) | set(target)):
+        if key not in target:
+            problems.append(f"{key} (only in the checkpoint)")
+        elif key not in source:
+            problems.append(f"{key} (not in the checkpoint)")
+        elif source[key].shape != target[key].shape:
+            problems.append(f"{key} (checkpoint {list(source[key].shape)}, network {list(target[key].shape)})")
+    return problems
+
+
+def describe_mismatch(problems: list[str], differences: list[str]) -> str:
+    """'N tensors do not fit (e.g. ...); the checkpoint's config differs: ...' for error messages."""
+    text = f"{len(problems)} tensors do not fit this network (e.g. {'; '.join(problems[:3])})"
+    if differences:
+        text += f"; its config differs: {'; '.join(differences[:6])}{' ...' if len(differences) > 6 else ''}"
+    return text
+
+
 def build_model_from_checkpoint(state: dict[str, Any]):
     """(model with the evaluation weights loaded, its config): no YAML file needed."""
     from video_rs.models import build_model

@@ -2,14 +2,17 @@
 
 `load_pretrained` is the one entry point for `TRAIN.CHECKPOINT_FILE_PATH`. A video_rs checkpoint
 loads tensor by tensor: a head whose class count differs keeps its fresh initialisation and the
-skipped keys are logged, so fine-tuning K400 -> UCF101 is a config change. The 2D -> 3D
+skipped keys are logged, so fine-tuning K400 -> UCF101 is a config change. Anything else that does
+not fit (another depth, width, SE...) is an error naming the config keys that differ: training
+on silently from a half-loaded backbone would look like fine-tuning and be training from scratch. The 2D -> 3D
 inflation path (`TRAIN.CHECKPOINT_TYPE timm`) plugs in here.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from video_rs.engine.checkpoint import eval_weights, load_checkpoint
+from video_rs.engine.checkpoint import (CheckpointError, describe_mismatch, eval_weights, load_checkpoint,
+                                       network_differences, tensor_mismatches)
 from video_rs.engine.logging import get_logger
 
 
@@ -23,7 +26,15 @@ def load_pretrained(model: nn.Module, cfg) -> dict[str, list[str]]:
 
         report = inflate_timm_weights(model, path, mode=cfg.TRAIN.CHECKPOINT_INFLATE_MODE).as_load_report()
     else:
-        report = load_matching(model, eval_weights(load_checkpoint(path)))
+        state = load_checkpoint(path)
+        weights = eval_weights(state)
+        outside_head = [p for p in tensor_mismatches(weights, model.state_dict()) if not p.startswith("head.")]
+        if outside_head:
+            differences = network_differences(state, cfg, skip=("MODEL.NUM_CLASSES",))
+            raise CheckpointError(f"TRAIN.CHECKPOINT_FILE_PATH {path}: {describe_mismatch(outside_head, differences)}. "
+                                  "Only the classifier head (MODEL.NUM_CLASSES) may differ when fine-tuning: "
+                                  "use the checkpoint's RESNET.* / MODEL.* values.")
+        report = load_matching(model, weights)
     log = get_logger()
     log.info("initialised from %s: %d tensors loaded", path, len(report["loaded"]))
     if report["skipped"]:

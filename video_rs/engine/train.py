@@ -148,10 +148,6 @@ def train(cfg) -> dict:
     device = select_device(cfg)
     init_distributed(cfg, device)
     log = setup_logging(cfg.OUTPUT_DIR)
-    if is_main_process():
-        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as handle:
-            handle.write(cfg_to_yaml(cfg))
     seed_everything(cfg.RNG_SEED)  # identical initial weights on every rank
     runtime = Runtime.from_cfg(cfg, device)
 
@@ -169,6 +165,10 @@ def train(cfg) -> dict:
                        runtime.grad_scaler(), ema)
     seed_everything(cfg.RNG_SEED + 1000 * get_rank())  # per-rank dropout / stochastic depth masks
     start_epoch = _resume(cfg, state) if cfg.TRAIN.AUTO_RESUME else 0
+    if is_main_process():  # after the resume check: a refused resume leaves the earlier run's config.yaml
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as handle:
+            handle.write(cfg_to_yaml(cfg))
     train_model = wrap_for_training(model, cfg, device)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
     writer = MetricsWriter(cfg.OUTPUT_DIR, tensorboard=cfg.TENSORBOARD.ENABLE)
@@ -239,6 +239,11 @@ def _resume(cfg, state: TrainState) -> int:
     if found is None:
         return 0
     path, saved = found
+    problems = ckpt.tensor_mismatches(saved["model"], state.model.state_dict())
+    if problems:
+        raise ckpt.CheckpointError(
+            f"cannot resume from {path}: {ckpt.describe_mismatch(problems, ckpt.network_differences(saved, cfg))}. "
+            f"OUTPUT_DIR ({cfg.OUTPUT_DIR}) holds another network's run: give this one its own OUTPUT_DIR.")
     state.load_state_dict(saved)
     rng = saved["rng"]
     if len(rng) == int(os.environ.get("WORLD_SIZE", 1)):

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import yaml
 
-from video_rs.config import CfgNode, ConfigError, load_cfg
+from video_rs.config import CfgNode, ConfigError, flatten_keys, load_cfg
 
 __all__ = ["Row", "Study", "StudyError", "load_study", "select_rows", "flatten_keys"]
 
@@ -114,17 +114,6 @@ def select_rows(study: Study, only: Sequence[str] | None = None, skip: Sequence[
     if not chosen:
         raise StudyError("no rows left to run")
     return chosen
-
-
-def flatten_keys(tree: Mapping, prefix: str = "") -> dict:
-    """{'A': {'B': 1}} -> {'A.B': 1}: nested YAML as the full key names `load_cfg` uses."""
-    flat: dict = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten_keys(value, prefix=f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _read_row(path: str, *, study_path: str) -> Row:
