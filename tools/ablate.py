@@ -24,10 +24,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=_names, default=None, help="comma-separated rows to run, in this order")
     parser.add_argument("--skip", type=_names, default=[], help="comma-separated rows to leave out")
     parser.add_argument("--list", action="store_true", help="print the rows, their overrides and status; run nothing")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not any(token == "--cfg" or token.startswith("--cfg=") for token in argv):
-        parser.error("--cfg STUDY.yaml is required")
     args, _ = parse_config_args(parser, argv)  # validates the study file + overrides, exits 2 on a bad key
+    if not args.cfg_file:
+        parser.error("--cfg STUDY.yaml is required")
     overrides = [token for token in list(args.opts or []) + list(args.opts_flag or []) if token != "--opts"]
     if is_main_rank():
         setup_logging(None)  # the study's own lines before the first row's run sets up its log.txt

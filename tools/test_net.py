@@ -7,9 +7,10 @@
 Without --cfg, data and test settings also come from the checkpoint's config (overrides apply).
 """
 import argparse
+import sys
 
 from video_rs.config import ConfigError
-from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.config.cli import config_parser, parse_config_args, run_tool
 from video_rs.engine.checkpoint import cfg_from_checkpoint, load_checkpoint
 from video_rs.engine.distributed import cleanup_distributed
 from video_rs.engine.evaluate import test
@@ -37,6 +38,6 @@ if __name__ == "__main__":
     parser.add_argument("--checkpoint", default="", help="checkpoint file (default: TEST.CHECKPOINT_FILE_PATH, "
                                                          "else the newest in OUTPUT_DIR/checkpoints)")
     try:
-        test(_cfg(parser))
+        sys.exit(run_tool(lambda: test(_cfg(parser))))
     finally:
         cleanup_distributed()

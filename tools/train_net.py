@@ -4,10 +4,12 @@
     python tools/train_net.py --cfg configs/k400/3d_resnetrs50.yaml [KEY VALUE ...]
     torchrun --nproc_per_node 8 tools/train_net.py --cfg ...      # TRAIN.BATCH_SIZE is the global batch
 """
-from video_rs.config.cli import config_parser, parse_config_args
+import sys
+
+from video_rs.config.cli import config_parser, parse_config_args, run_tool
 from video_rs.engine.train import main
 
 
 if __name__ == "__main__":
     _, cfg = parse_config_args(config_parser(__doc__.splitlines()[0]))
-    main(cfg)
+    sys.exit(run_tool(main, cfg))

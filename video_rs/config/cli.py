@@ -6,7 +6,8 @@ Overrides are accepted bare after the options (PySlowFast's documented form) and
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+import sys
+from typing import Any, Callable, Sequence
 
 from video_rs.config import load_cfg
 
@@ -36,3 +37,28 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     except ConfigError as err:
         parser.exit(2, f"config error: {err}\n")
     return args, cfg
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the inputs are wrong" (config, annotations, checkpoint, data, a diverged run).
+
+    Their messages name the key, file or path at fault; a traceback would only bury them.
+    """
+    from video_rs.config import ConfigError
+    from video_rs.data.annotations import AnnotationError
+    from video_rs.data.bad_videos import TooManyBadVideos
+    from video_rs.engine.checkpoint import CheckpointError
+    from video_rs.engine.train import NonFiniteLossError
+
+    return ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError
+
+
+def run_tool(main: Callable[..., Any], *args: Any) -> int:
+    """`main(*args)` for a tool's `__main__`: an int result is the exit status (else 0); a user error
+    prints `error: <message>` to stderr and gives 2, without a traceback (other exceptions keep theirs)."""
+    try:
+        result = main(*args)
+    except user_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from video_rs.config import ConfigError
 from video_rs.data.annotations import VideoList, load_split
 from video_rs.data.bad_videos import check_missing_files, logger
 from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
@@ -110,7 +111,7 @@ def _loader_seed(base: int, rank: int, mode: str) -> int:
 
 def _per_rank(total: int, world: int, key: str) -> int:
     if total % world:
-        raise ValueError(f"{key} = {total} is the global batch; it must divide evenly over {world} processes")
+        raise ConfigError(f"{key} = {total} is the global batch; it must divide evenly over {world} processes")
     return total // world
 
 
@@ -136,12 +137,12 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
     if mode == "train":
         clips = _per_rank(cfg.TRAIN.BATCH_SIZE, world, "TRAIN.BATCH_SIZE")
         if clips % dataset.clips_per_item:
-            raise ValueError(f"TRAIN.BATCH_SIZE per process ({clips}) must be a multiple of "
+            raise ConfigError(f"TRAIN.BATCH_SIZE per process ({clips}) must be a multiple of "
                              f"DATA.NUM_CLIPS_PER_VIDEO x DATA.TRAIN_CROP_NUM_SPATIAL ({dataset.clips_per_item})")
         batch_size = clips // dataset.clips_per_item
         sampler = SeededDistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.RNG_SEED)
         if len(sampler) < batch_size:
-            raise ValueError(f"the {split_of(cfg, mode)[1]!r} split gives each of {world} process(es) "
+            raise ConfigError(f"the {split_of(cfg, mode)[1]!r} split gives each of {world} process(es) "
                              f"{len(sampler)} videos, fewer than one batch of {batch_size}: lower TRAIN.BATCH_SIZE")
     else:
         clips = max(1, cfg.TEST.BATCH_SIZE // world)

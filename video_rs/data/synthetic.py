@@ -184,7 +184,9 @@ def ensure_synthetic_dataset(cfg) -> None:
 
     root = cfg.DATA.PATH_TO_DATA_DIR
     if not root:
-        raise ValueError("SYNTHETIC.ENABLE needs DATA.PATH_TO_DATA_DIR: the folder to generate the dataset into")
+        from video_rs.config import ConfigError
+
+        raise ConfigError("SYNTHETIC.ENABLE needs DATA.PATH_TO_DATA_DIR: the folder to generate the dataset into")
     distributed = dist.is_available() and dist.is_initialized()
     if not os.path.isfile(os.path.join(root, "train.csv")) and (not distributed or dist.get_rank() == 0):
         from video_rs.data.bad_videos import logger
