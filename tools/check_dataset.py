@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         reports.append(summary.to_dict())
         any_bad |= bool(summary.bad) or (args.fail_on_short and bool(summary.short))
         if args.write_clean:
-            kept = write_clean_csv(os.path.join(args.write_clean, f"{split}.csv"), checks)
+            kept = write_clean_csv(os.path.join(args.write_clean, f"{split}.csv"), checks, videos.class_names)
             print(f"  wrote {kept} readable videos to {os.path.join(args.write_clean, split + '.csv')}")
     if args.json:
         with open(args.json, "w") as handle:

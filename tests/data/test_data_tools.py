@@ -40,6 +40,25 @@ def test_check_dataset_reports_bad_and_short_videos_and_writes_a_clean_csv(check
     assert [os.path.basename(line.split()[0]) for line in clean if line] == ["long.mp4", "short.mp4"]
 
 
+def test_clean_csv_folder_keeps_the_class_names(checked_dir, tmp_path, load_script, capsys):
+    """--write-clean output is a dataset folder: with classes.txt the class names survive the round trip."""
+    import shutil
+
+    from video_rs.config import load_cfg
+    from video_rs.data.annotations import load_split
+
+    data = tmp_path / "named"
+    shutil.copytree(checked_dir, data)
+    (data / "classes.txt").write_text("jumping\nair drumming\n")
+    (data / "train.csv").write_text("long.mp4 jumping\nshort.mp4 air drumming\nmissing.mp4 jumping\n")
+    tool = load_script("tools/check_dataset.py")
+    assert tool.main(["--workers", "1", "--splits", "train", "--write-clean", str(tmp_path / "clean")]
+                     + common(str(data))) == 1
+    capsys.readouterr()
+    clean = load_split(load_cfg(None, common(str(tmp_path / "clean"))), "kinetics", "train")
+    assert clean.class_names == ["jumping", "air drumming"] and clean.labels == [0, 1]
+
+
 def test_check_dataset_passes_a_clean_split(checked_dir, load_script, capsys):
     tool = load_script("tools/check_dataset.py")
     assert tool.main(["--workers", "1", "--splits", "val", "test", "--fail-on-short"] + common(checked_dir)) == 0

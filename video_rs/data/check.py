@@ -129,10 +129,18 @@ def _format_stat(value: dict) -> str:
     return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in value.items())
 
 
-def write_clean_csv(path: str, checks: Iterable[VideoCheck]) -> int:
-    """`path label` rows of the readable videos (absolute paths); returns how many."""
+def write_clean_csv(path: str, checks: Iterable[VideoCheck], class_names: Sequence[str] | None = None) -> int:
+    """`path label` rows of the readable videos (absolute paths); returns how many.
+
+    With `class_names`, classes.txt goes next to the CSV, so the folder works as DATA.PATH_TO_DATA_DIR
+    without losing the names (checkpoints, predictions.csv and tools/predict.py print them).
+    """
     rows = [f"{c.path} {c.label}\n" for c in checks if c.ok]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(rows)
+    if class_names:
+        with open(os.path.join(folder, "classes.txt"), "w", encoding="utf-8") as handle:
+            handle.writelines(f"{name}\n" for name in class_names)
     return len(rows)
