@@ -42,6 +42,14 @@ def test_overrides_after_file(base_and_child):
     assert cfg.RESNET.TEMPORAL_KERNELS == [[1, 3], 1, 3, 3] and cfg.DATA.PATH_TO_DATA_DIR == "data/k400"
 
 
+def test_string_keys_keep_command_line_text_that_looks_like_a_number(base_and_child):
+    """The shell cannot pass quotes through: `OUTPUT_DIR 2024` means the folder "2024", not the int 2024."""
+    cfg = load_cfg(base_and_child, ["OUTPUT_DIR", "2024", "TEST.SPLIT", "1e5", "DATA.PATH_PREFIX", "'quoted'",
+                                    "SOLVER.WARMUP_EPOCHS", "1e-1", "TRAIN.ENABLE", "false"])
+    assert (cfg.OUTPUT_DIR, cfg.TEST.SPLIT, cfg.DATA.PATH_PREFIX) == ("2024", "1e5", "quoted")
+    assert cfg.SOLVER.WARMUP_EPOCHS == 0.1 and cfg.TRAIN.ENABLE is False
+
+
 @pytest.mark.parametrize("argv", [
     ["SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE", "16"],
     ["--opts", "SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE", "16"],

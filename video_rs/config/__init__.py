@@ -99,7 +99,7 @@ def _read_yaml(path: str) -> dict:
 
 
 def _opts_to_dict(opts: Sequence[str]) -> dict:
-    """['A.B', '3', 'C', 'x'] -> {'A': {'B': 3}, 'C': 'x'}; values are Python/YAML literals."""
+    """['A.B', '3', 'C', 'x'] -> {'A': {'B': '3'}, 'C': 'x'}; `_coerce` reads each value as its key's type."""
     if len(opts) % 2:
         raise ConfigError(f"command-line overrides must be KEY VALUE pairs, got an odd count: {list(opts)}")
     tree: dict = {}
@@ -110,7 +110,7 @@ def _opts_to_dict(opts: Sequence[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"command line: {key} overrides a value, not a section")
-        node[parts[-1]] = _parse_literal(raw)
+        node[parts[-1]] = raw
     return tree
 
 
@@ -156,8 +156,10 @@ def _coerce(value: Any, current: Any, full_key: str, source: str) -> Any:
             f"{source}: {full_key} must be {type(current).__name__} (like {current!r}), got {value!r}"
         )
 
-    if isinstance(value, str) and _is_number(current):
-        value = _parse_literal(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
+    if isinstance(value, str):
+        parsed = _parse_literal(value)  # command-line text; YAML 1.1 also reads `1e-4` (no dot) as a string
+        # a string key keeps the text as typed (OUTPUT_DIR 2024, TEST.SPLIT 1e5); quotes may still wrap it
+        value = value if isinstance(current, str) and not isinstance(parsed, str) else parsed
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
