@@ -127,6 +127,8 @@ def test_folder_per_class_with_and_without_split_folders(tmp_path):
     write(str(tmp_path / "val" / "horse" / "h.mp4"), "")
     with pytest.raises(AnnotationError, match="horse: class folder not among"):
         read_folder(str(tmp_path), "val", num_classes=2)
+    with pytest.raises(AnnotationError, match=r"has split folders \(train, val\) but no test/ folder for the 'test'"):
+        read_folder(str(tmp_path), "test", num_classes=2)  # was: "train: class folder not among the 2 known classes"
 
 
 def test_load_split_dispatches_on_the_dataset_kind(ucf_dir):

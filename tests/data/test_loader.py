@@ -130,6 +130,20 @@ def test_too_few_videos_for_one_batch_is_an_error(tiny_synthetic_dataset, tmp_pa
         build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TRAIN.BATCH_SIZE", "16"), "train")
 
 
+def test_a_dataset_without_a_val_split_says_how_to_train_without_validation(tiny_synthetic_dataset, tmp_path):
+    import shutil
+
+    from video_rs.data import AnnotationError
+
+    data = tmp_path / "no_val"
+    shutil.copytree(tiny_synthetic_dataset, data)
+    (data / "val.csv").unlink()
+    cfg = tiny_cfg(str(data), str(tmp_path / "out"))
+    assert len(build_loader(cfg, "train").dataset) == 12
+    with pytest.raises(AnnotationError, match=r"val.csv \(validation .* TRAIN.EVAL_PERIOD 0 trains without it"):
+        build_loader(cfg, "val")
+
+
 def epoch_batches(loader, epoch=None):
     if epoch is not None:
         loader.sampler.set_epoch(epoch)

@@ -231,6 +231,10 @@ def read_folder(data_dir: str, split: str, *, num_classes: int | None = None, cl
     Classes: the class-name file when there is one, else the sorted class folders of the train split.
     """
     root = os.path.join(data_dir, split) if os.path.isdir(os.path.join(data_dir, split)) else data_dir
+    split_folders = [name for name in ("train", "val", "test") if os.path.isdir(os.path.join(data_dir, name))]
+    if root == data_dir and split_folders:  # a split layout without this split (not a flat one)
+        raise AnnotationError(f"{data_dir} has split folders ({', '.join(split_folders)}) but no {split}/ folder "
+                              f"for the {split!r} split")
     names = find_class_names(data_dir, class_names_file)
     if names is None:
         reference = os.path.join(data_dir, "train") if os.path.isdir(os.path.join(data_dir, "train")) else root

@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from video_rs.config import ConfigError
-from video_rs.data.annotations import VideoList, load_split
+from video_rs.data.annotations import AnnotationError, VideoList, load_split
 from video_rs.data.bad_videos import check_missing_files, logger
 from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
 
@@ -89,7 +89,13 @@ def load_videos(cfg, mode: str) -> VideoList:
 
     ensure_synthetic_dataset(cfg)
     kind, split = split_of(cfg, mode)
-    videos = load_split(cfg, kind, split)
+    try:
+        videos = load_split(cfg, kind, split)
+    except AnnotationError as err:
+        if mode != "val":
+            raise
+        raise AnnotationError(f"{err} (validation reads the 'val' split every TRAIN.EVAL_PERIOD = "
+                              f"{cfg.TRAIN.EVAL_PERIOD} epochs; TRAIN.EVAL_PERIOD 0 trains without it)") from err
     check_missing_files(videos.paths, cfg, split, videos.source)
     return videos
 
