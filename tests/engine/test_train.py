@@ -44,6 +44,13 @@ def test_run_leaves_its_files(two_epoch_run):
     assert summary["test"]["metrics"] == results["metrics"]
 
 
+def test_log_says_where_checkpoints_and_results_went(two_epoch_run):
+    cfg, _, _ = two_epoch_run
+    log = open(os.path.join(cfg.OUTPUT_DIR, "log.txt")).read()
+    assert f"saved {ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2)}" in log
+    assert f"wrote {os.path.join(cfg.OUTPUT_DIR, 'results.json')}" in log
+
+
 def _resume_after_corrupt_epoch_two(cfg, out: str) -> dict:
     """Copy the finished run `cfg` to `out`, truncate its epoch-2 checkpoint, train again; the resumed summary."""
     shutil.copytree(cfg.OUTPUT_DIR, out)

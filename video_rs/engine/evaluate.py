@@ -88,6 +88,7 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
     metrics = results["metrics"]
     log.info("test: top-1 %.2f%%  top-5 %.2f%%  mean-class %.2f%% over %d videos (%d failed)", metrics["top1"],
              metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"], len(results["failed_videos"]))
+    log.info("wrote %s (predictions.csv and confusion_matrix.png beside it)", os.path.join(cfg.OUTPUT_DIR, "results.json"))
     return results
 
 

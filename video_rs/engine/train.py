@@ -230,6 +230,7 @@ def _save(cfg, epoch: int, state: TrainState, class_names, metrics: dict) -> str
         ckpt.save_checkpoint(path, {"epoch": epoch, "cfg": cfg_to_yaml(cfg), "class_names": class_names,
                                     **state.state_dict(), "rng": rng, "metrics": metrics})
         ckpt.prune_checkpoints(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP)
+        get_logger().info("saved %s", path)
     return path
 
 
