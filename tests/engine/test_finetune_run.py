@@ -44,3 +44,18 @@ def test_test_net_rebuilds_model_from_checkpoint_alone(two_epoch_run, tmp_path):
     results = json.load(open(os.path.join(out, "results.json")))
     assert results["metrics"] == summary["test"]["metrics"]
     assert results["checkpoint"].endswith("checkpoint_epoch_00002.pyth")
+
+
+def test_testing_a_checkpoint_on_data_with_another_class_count_stops(two_epoch_run, data_two_classes, make_cfg,
+                                                                    tmp_path):
+    """--cfg of a 2-class dataset + a 3-class checkpoint: an error, not metrics of mismatched labels."""
+    import pytest
+
+    from video_rs.engine.evaluate import test
+
+    cfg, _, _ = two_epoch_run
+    source = ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2)
+    other = make_cfg(data_two_classes, str(tmp_path), 2, "TEST.CHECKPOINT_FILE_PATH", source)
+    with pytest.raises(ckpt.CheckpointError, match="classifies 3 classes but MODEL.NUM_CLASSES = 2"):
+        test(other)
+    assert not os.path.exists(os.path.join(str(tmp_path), "results.json"))

@@ -14,7 +14,8 @@ import os
 import torch
 from torch import nn
 
-from video_rs.engine.checkpoint import CheckpointError, build_model_from_checkpoint, find_latest_checkpoint, load_checkpoint
+from video_rs.engine.checkpoint import (CheckpointError, build_model_from_checkpoint, find_latest_checkpoint,
+                                       load_checkpoint, network_differences)
 from video_rs.engine.distributed import all_gather_object, init_distributed, is_main_process, select_device
 from video_rs.engine.logging import get_logger, progress, setup_logging
 from video_rs.engine.metrics import VideoScores, classification_metrics
@@ -69,7 +70,15 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
     checkpoint_path = None
     if model is None:
         checkpoint_path, state = _test_checkpoint(cfg)
-        model, _ = build_model_from_checkpoint(state)
+        model, model_cfg = build_model_from_checkpoint(state)
+        if model_cfg.MODEL.NUM_CLASSES != cfg.MODEL.NUM_CLASSES:  # labels and scores would not line up
+            raise CheckpointError(f"{checkpoint_path} classifies {model_cfg.MODEL.NUM_CLASSES} classes but "
+                                  f"MODEL.NUM_CLASSES = {cfg.MODEL.NUM_CLASSES} for the test data: give the "
+                                  "checkpoint's class count, or test it without --cfg (its own config)")
+        differences = network_differences(state, cfg)
+        if differences:
+            log.warning("the network is rebuilt from %s's own config, not this one (%s)", checkpoint_path,
+                        "; ".join(differences))
         class_names = class_names or state.get("class_names")
     runtime = Runtime.from_cfg(cfg, device)
     model = runtime.place(model)
