@@ -187,15 +187,16 @@ def train(cfg) -> dict:
                                 cfg=cfg)
         for module in (model, eval_model):
             broadcast_buffers(module)
-        num_bad = len(read_bad_videos(cfg.OUTPUT_DIR, "train")) if is_main_process() else 0
-        num_bad = int(all_reduce_sum([num_bad], device)[0])
-        check_bad_fraction(num_bad, train_loader.dataset.num_videos, cfg, "train")
         last_epoch = epoch + 1 == cfg.SOLVER.MAX_EPOCH
         if val_loader is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):
             if cfg.BN.USE_PRECISE_STATS and not (cfg.BN.FREEZE or cfg.TRAIN.FREEZE_BACKBONE):
                 update_bn_stats(eval_model, (runtime.prepare(b[0], train=True) for b in train_loader),
                                 cfg.BN.NUM_BATCHES_PRECISE)
             val_metrics = validate(eval_model, val_loader, runtime, cfg)
+        # counted after precise BN, which reads training videos too, so the epoch's count matches bad_videos.txt
+        num_bad = len(read_bad_videos(cfg.OUTPUT_DIR, "train")) if is_main_process() else 0
+        num_bad = int(all_reduce_sum([num_bad], device)[0])
+        check_bad_fraction(num_bad, train_loader.dataset.num_videos, cfg, "train")
         record = {"epoch": epoch + 1, **stats, "epoch_time": time.perf_counter() - started, "bad_videos": num_bad,
                   **{f"val_{k}": v for k, v in val_metrics.items()}}
         writer.write("epoch", record, step=epoch + 1)
