@@ -87,7 +87,7 @@ trap finish EXIT
 
 if [ "$PART" = model ] || [ "$PART" = all ]; then
   step cuda_tests 170 $PY -m pytest -q -p no:cacheprovider -k cuda tests/engine tests/models tests/tools -rs
-  step compare_eager_b16 150 $PY tools/benchmark.py --compare --device $DEV --amp --channels-last \
+  step compare_eager_b16 170 $PY tools/benchmark.py --compare --device $DEV --amp --channels-last \
     --batch-size $BATCH $CIT $MODELS --out-dir "$W/compare_eager_b16"
   step compare_eager_rs50_b32 60 $PY tools/benchmark.py --compare --device $DEV --amp --channels-last \
     --batch-size $((BATCH * 2)) $CIT --models 3d_resnetrs50 ${MODELS:+--frames 4 --size 32} \

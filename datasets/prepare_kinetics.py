@@ -34,7 +34,7 @@ def _class_names(out: str, rows) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--annotations", required=True, help="official label,youtube_id,time_start,time_end,split CSV")
     parser.add_argument("--videos", required=True, help="folder with the downloaded clips (searched recursively)")
     parser.add_argument("--split", required=True, help="name of the split written: train, val or test")

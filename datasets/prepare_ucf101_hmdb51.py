@@ -20,7 +20,7 @@ from video_rs.data.prepare import SPLIT_LAYOUTS, add_resize_arguments, prepare_s
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=sorted(SPLIT_LAYOUTS))
     parser.add_argument("--videos", required=True, help="the unpacked videos: <class>/<name>.avi below it")
     parser.add_argument("--splits", required=True, help="folder of the official split files (or its parent)")

@@ -20,14 +20,14 @@ def _names(text: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = config_parser(__doc__.splitlines()[0])
+    parser = config_parser(__doc__)
     parser.add_argument("--rows", type=_names, default=None, help="comma-separated rows to run, in this order")
     parser.add_argument("--skip", type=_names, default=[], help="comma-separated rows to leave out")
     parser.add_argument("--list", action="store_true", help="print the rows, their overrides and status; run nothing")
     args, _ = parse_config_args(parser, argv)  # validates the study file + overrides, exits 2 on a bad key
     if not args.cfg_file:
         parser.error("--cfg STUDY.yaml is required")
-    overrides = [token for token in list(args.opts or []) + list(args.opts_flag or []) if token != "--opts"]
+    overrides = args.overrides
     if is_main_rank():
         setup_logging(None)  # the study's own lines before the first row's run sets up its log.txt
     try:

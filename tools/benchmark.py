@@ -25,7 +25,7 @@ from video_rs.models.profile import (
 
 
 def parse_args(argv=None):
-    parser = config_parser(__doc__.splitlines()[0])
+    parser = config_parser(__doc__)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--iters", type=int, default=20, help="timed iterations; 0 = parameters and GMACs only")

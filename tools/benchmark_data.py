@@ -15,7 +15,7 @@ from video_rs.data.throughput import describe_loader, measure_loader
 
 
 def parse_args(argv=None):
-    parser = config_parser(__doc__.splitlines()[0])
+    parser = config_parser(__doc__)
     parser.add_argument("--mode", choices=("train", "val", "test"), default="train")
     parser.add_argument("--workers", type=int, nargs="+", default=None, help="default: DATA_LOADER.NUM_WORKERS")
     parser.add_argument("--backends", nargs="+", choices=("decord", "pyav"), default=None,

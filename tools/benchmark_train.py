@@ -16,7 +16,7 @@ from video_rs.engine.throughput import measure_training_throughput, report_table
 
 
 def parse_args(argv=None):
-    parser = config_parser(__doc__.splitlines()[0])
+    parser = config_parser(__doc__)
     parser.add_argument("--iters", type=int, default=50, help="timed optimizer steps")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compile, cuDNN, workers)")
     parser.add_argument("--out", default=None, help="write the full report here as JSON")

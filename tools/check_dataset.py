@@ -20,7 +20,7 @@ from video_rs.data.synthetic import ensure_synthetic_dataset
 
 
 def parse_args(argv=None):
-    parser = config_parser(__doc__.splitlines()[0])
+    parser = config_parser(__doc__)
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"],
                         help="modes to check: train (TRAIN.SPLIT), val, test (TEST.SPLIT)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoding processes")
@@ -55,6 +55,9 @@ def main(argv=None) -> int:
         if args.write_clean:
             kept = write_clean_csv(os.path.join(args.write_clean, f"{split}.csv"), checks, videos.class_names)
             print(f"  wrote {kept} readable videos to {os.path.join(args.write_clean, split + '.csv')}")
+    if args.write_clean and cfg.TRAIN.DATASET != "kinetics":
+        print(f"  note: these are path-label CSVs; train on them with TRAIN.DATASET kinetics "
+              f"DATA.PATH_TO_DATA_DIR {args.write_clean} (TRAIN.DATASET {cfg.TRAIN.DATASET} reads split files)")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"backend": backend, "splits": reports}, handle, indent=2)

@@ -16,7 +16,7 @@ from video_rs.models.weights import INFLATE_MODES, WeightConversionError, conver
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = config_parser(__doc__.splitlines()[0])
+    parser = config_parser(__doc__)
     parser.add_argument("--from", dest="source_type", choices=["timm"], default="timm", help="source format")
     parser.add_argument("--src", required=True, help="2D checkpoint (.pth, .pth.tar or .safetensors)")
     parser.add_argument("--out", required=True, help="video_rs checkpoint to write")

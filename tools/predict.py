@@ -32,7 +32,7 @@ def split_videos_and_overrides(tokens: list[str]) -> tuple[list[str], list[str]]
 def main(argv: list[str] | None = None) -> int:
     from video_rs.engine.predict import predict_videos
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="video_rs checkpoint (trained or converted)")
     parser.add_argument("--top-k", type=int, default=5, help="classes printed per video")
     parser.add_argument("--opts", nargs="+", default=[], help="KEY VALUE overrides (the bare form works too)")

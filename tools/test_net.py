@@ -24,17 +24,15 @@ def _cfg(parser: argparse.ArgumentParser):
             cfg.TEST.CHECKPOINT_FILE_PATH = args.checkpoint
             cfg.freeze()
         return cfg
-    overrides = list(args.opts or []) + list(args.opts_flag or [])
-    overrides = [o for o in overrides if o != "--opts"]
     try:
         return cfg_from_checkpoint(load_checkpoint(args.checkpoint),
-                                   ["TEST.CHECKPOINT_FILE_PATH", args.checkpoint] + overrides)
+                                   ["TEST.CHECKPOINT_FILE_PATH", args.checkpoint] + args.overrides)
     except ConfigError as err:
         parser.exit(2, f"config error: {err}\n")
 
 
 if __name__ == "__main__":
-    parser = config_parser(__doc__.splitlines()[0])
+    parser = config_parser(__doc__)
     parser.add_argument("--checkpoint", default="", help="checkpoint file (default: TEST.CHECKPOINT_FILE_PATH, "
                                                          "else the newest in OUTPUT_DIR/checkpoints)")
     try:

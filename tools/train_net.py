@@ -11,5 +11,5 @@ from video_rs.engine.train import main
 
 
 if __name__ == "__main__":
-    _, cfg = parse_config_args(config_parser(__doc__.splitlines()[0]))
+    _, cfg = parse_config_args(config_parser(__doc__))
     sys.exit(run_tool(main, cfg))

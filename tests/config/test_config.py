@@ -62,12 +62,45 @@ def test_cli_bare_and_opts_overrides(base_and_child, argv):
     assert (cfg.SOLVER.BASE_LR, cfg.TRAIN.BATCH_SIZE, args.device) == (0.2, 16, "cpu")
 
 
-def test_cli_option_after_overrides_is_refused(capsys):
+@pytest.mark.parametrize("argv", [
+    ["SOLVER.BASE_LR", "0.2", "--device", "cpu", "TRAIN.BATCH_SIZE", "16"],
+    ["--opts", "SOLVER.BASE_LR", "0.2", "--device", "cpu", "--opts", "TRAIN.BATCH_SIZE", "16"],
+    ["SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE", "16", "--device", "cpu"],
+])
+def test_cli_options_may_follow_the_overrides(base_and_child, argv):
     parser = config_parser("test")
     parser.add_argument("--device", default="auto")
+    args, cfg = parse_config_args(parser, ["--cfg", base_and_child, *argv])
+    assert (cfg.SOLVER.BASE_LR, cfg.TRAIN.BATCH_SIZE, args.device) == (0.2, 16, "cpu")
+    assert args.overrides == ["SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE", "16"]
+
+
+def test_cli_negative_value_is_a_value_not_an_option(capsys, base_and_child):
+    parser = config_parser("test")
+    parser.add_argument("--device", default="auto")
+    with pytest.raises(SystemExit):  # the validator, not argparse, refuses it: it was read as the value
+        parse_config_args(parser, ["--cfg", base_and_child, "RNG_SEED", "-5", "--device", "cpu"])
+    assert "RNG_SEED = -5 is invalid: must be in [0, 2**32)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["SOLVER.BASE_LR", "0.2", "--bogus", "1"], "unrecognized arguments: --bogus"),
+    (["SOLVER.BASE_LR", "-1", "-2"], "got '-2'"),
+])
+def test_cli_unknown_option_or_stray_value_after_overrides_is_named(capsys, argv, expected):
+    parser = config_parser("test")
+    parser.add_argument("--device", default="auto")
+    with pytest.raises(SystemExit) as exc:
+        parse_config_args(parser, argv)
+    assert exc.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_tool_help_shows_the_whole_docstring(capsys):
+    doc = "First line.\n\n    python tools/x.py --cfg A.yaml KEY VALUE\n"
     with pytest.raises(SystemExit):
-        parse_config_args(parser, ["SOLVER.BASE_LR", "0.2", "--device", "cpu"])
-    assert "--device must come before" in capsys.readouterr().err
+        config_parser(doc).parse_args(["--help"])
+    assert "    python tools/x.py --cfg A.yaml KEY VALUE" in capsys.readouterr().out
 
 
 def test_cli_bad_override_exits_with_the_message(capsys, base_and_child):

@@ -59,6 +59,27 @@ def test_clean_csv_folder_keeps_the_class_names(checked_dir, tmp_path, load_scri
     assert clean.class_names == ["jumping", "air drumming"] and clean.labels == [0, 1]
 
 
+def test_clean_csvs_of_a_folder_dataset_say_how_to_train_on_them(checked_dir, tmp_path, load_script, capsys):
+    """A folder-per-class split becomes path-label CSVs: the tool says to read them as TRAIN.DATASET kinetics."""
+    import shutil
+
+    from video_rs.config import load_cfg
+    from video_rs.data.annotations import load_split
+
+    for class_name in ("a", "b"):
+        os.makedirs(tmp_path / "tree" / "train" / class_name)
+        shutil.copy(os.path.join(checked_dir, "long.mp4"), tmp_path / "tree" / "train" / class_name / "v.mp4")
+    shutil.copy(os.path.join(checked_dir, "corrupt.mp4"), tmp_path / "tree" / "train" / "b" / "bad.mp4")
+    tool = load_script("tools/check_dataset.py")
+    clean = str(tmp_path / "clean")
+    assert tool.main(["--workers", "1", "--splits", "train", "--write-clean", clean, "TRAIN.DATASET", "folder"]
+                     + common(str(tmp_path / "tree"))) == 1
+    out = capsys.readouterr().out
+    assert f"train on them with TRAIN.DATASET kinetics DATA.PATH_TO_DATA_DIR {clean}" in out
+    videos = load_split(load_cfg(None, common(clean)), "kinetics", "train")
+    assert videos.labels == [0, 1] and all(os.path.basename(path) == "v.mp4" for path in videos.paths)
+
+
 def test_check_dataset_passes_a_clean_split(checked_dir, load_script, capsys):
     tool = load_script("tools/check_dataset.py")
     assert tool.main(["--workers", "1", "--splits", "val", "test", "--fail-on-short"] + common(checked_dir)) == 0

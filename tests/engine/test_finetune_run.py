@@ -37,8 +37,8 @@ def test_finetune_three_class_checkpoint_on_two_class_data(two_epoch_run, data_t
 def test_test_net_rebuilds_model_from_checkpoint_alone(two_epoch_run, tmp_path):
     cfg, summary, _ = two_epoch_run
     out = str(tmp_path)
-    command = [sys.executable, os.path.join(REPO, "tools", "test_net.py"), "--checkpoint",
-               ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2), "OUTPUT_DIR", out]
+    command = [sys.executable, os.path.join(REPO, "tools", "test_net.py"), "OUTPUT_DIR", out,
+               "--checkpoint", ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2)]  # tool options may follow the overrides
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.load(open(os.path.join(out, "results.json")))

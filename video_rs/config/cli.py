@@ -13,8 +13,11 @@ from video_rs.config import load_cfg
 
 
 def config_parser(description: str) -> argparse.ArgumentParser:
-    """An ArgumentParser with `--cfg` and the override list; tools add their own options."""
-    parser = argparse.ArgumentParser(description=description)
+    """An ArgumentParser with `--cfg` and the override list; tools add their own options.
+
+    `description` is the tool's whole docstring, shown as written: its usage examples are the help.
+    """
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cfg", dest="cfg_file", default=None, help="YAML config file (may use _BASE_)")
     parser.add_argument("--opts", dest="opts_flag", nargs=argparse.REMAINDER, default=[],
                         help="KEY VALUE overrides (the bare form after the options works too)")
@@ -22,14 +25,36 @@ def config_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
-    """Parse argv; returns (args, frozen cfg). Bad keys or values exit with the validator's message."""
+def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
+    """(args, KEY VALUE list): tool options may come before, between or after the overrides.
+
+    Both override lists are REMAINDERs, so they swallow every token after the first KEY, `--opts`
+    and tool options included; an option in a KEY position ends one run of pairs and the rest of
+    the line is parsed again (values may still start with '-', e.g. `SOLVER.BASE_LR -1`).
+    """
     args = parser.parse_args(argv)
-    # The bare list is a REMAINDER: it swallows a later `--opts` and any option typed after it.
-    overrides = [token for token in list(args.opts or []) + list(args.opts_flag or []) if token != "--opts"]
-    misplaced = [token for token in overrides[0::2] if token.startswith("--")]
-    if misplaced:
-        parser.error(f"option {misplaced[0]} must come before the KEY VALUE overrides")
+    overrides: list[str] = []
+    while True:
+        tokens = [token for token in list(args.opts or []) + list(args.opts_flag or []) if token != "--opts"]
+        option_at = next((i for i in range(0, len(tokens), 2) if tokens[i].startswith("-")), None)
+        if option_at is None:
+            args.opts, args.opts_flag = [], []
+            return args, overrides + tokens
+        overrides += tokens[:option_at]
+        rest = tokens[option_at:]
+        args.opts, args.opts_flag = [], []
+        args = parser.parse_args(rest, namespace=args)
+        if [token for token in list(args.opts) + list(args.opts_flag) if token != "--opts"] == rest:
+            parser.error(f"expected a KEY VALUE pair or an option, got {rest[0]!r} (is a value missing before it?)")
+
+
+def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
+    """Parse argv; returns (args, frozen cfg), with the KEY VALUE list as `args.overrides`.
+
+    Bad keys or values exit with the validator's message.
+    """
+    args, overrides = _split_overrides(parser, argv)
+    args.overrides = overrides
     from video_rs.config import ConfigError
 
     try:

@@ -36,6 +36,7 @@ CHOICES = {
 
 # key -> (predicate, what the value must be)
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "RNG_SEED": (lambda v: 0 <= v < 2**32, "in [0, 2**32)"),
     "MODEL.NUM_CLASSES": (lambda v: v >= 1, ">= 1"),
     "MODEL.DROPOUT_RATE": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "MODEL.DROPPATH_RATE": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),

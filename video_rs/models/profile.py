@@ -199,11 +199,11 @@ def _adaptive_head_pool(model: nn.Module) -> nn.Module:
     return model
 
 
-def _ours(depth: int) -> Callable[[], nn.Module]:
+def _ours(variant: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         from video_rs.models.resnet3d import create_model
 
-        return create_model(f"resnet3d_rs{depth}")
+        return create_model(variant)
 
     return build
 
@@ -223,10 +223,13 @@ def _r2plus1d_18() -> nn.Module:
     return r2plus1d_18(weights=None)
 
 
-# name -> (builder, standard clip T, H, W): each model at the input it is usually reported at
+# name -> (builder, standard clip T, H, W): each model at the input it is usually reported at, plus the
+# R3D-50 baseline of the paper's study and slow_r50 at our 32-frame input (same-input cost comparison)
 COMPARE_MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
-    **{f"3d_resnetrs{d}": (_ours(d), (32, 224, 224)) for d in (50, 101, 152, 200)},
+    **{f"3d_resnetrs{d}": (_ours(f"resnet3d_rs{d}"), (32, 224, 224)) for d in (50, 101, 152, 200)},
+    "3d_resnet50_baseline": (_ours("resnet3d_50"), (32, 224, 224)),
     "slow_r50": (_pytorchvideo("slow_r50"), (8, 224, 224)),
+    "slow_r50_32f": (_pytorchvideo("slow_r50"), (32, 224, 224)),
     "x3d_m": (_pytorchvideo("x3d_m"), (16, 224, 224)),
     "x3d_l": (_pytorchvideo("x3d_l"), (16, 312, 312)),
     "r2plus1d_18": (_r2plus1d_18, (16, 112, 112)),
