@@ -86,7 +86,7 @@ trap finish EXIT
   nproc; } >"$W/environment.txt" 2>&1
 
 if [ "$PART" = model ] || [ "$PART" = all ]; then
-  step cuda_tests 170 $PY -m pytest -q -p no:cacheprovider -k cuda tests/engine tests/models tests/tools -rs
+  step cuda_tests 170 $PY -m pytest -q -p no:cacheprovider -k "cuda or gpu" tests/engine tests/models tests/tools tests/data -rs
   step compare_eager_b16 170 $PY tools/benchmark.py --compare --device $DEV --amp --channels-last \
     --batch-size $BATCH $CIT $MODELS --out-dir "$W/compare_eager_b16"
   step compare_eager_rs50_b32 60 $PY tools/benchmark.py --compare --device $DEV --amp --channels-last \

@@ -224,3 +224,13 @@ def test_items_load_on_one_thread_and_the_callers_thread_count_returns(tiny_synt
     finally:
         torch.set_num_threads(1)
     assert seen == [1] * 12
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_seeded_item_leaves_the_gpu_random_stream_alone(tiny_synthetic_dataset, tmp_path):
+    """NUM_WORKERS 0 loads items in the training process: their seeds must not reset dropout's GPU stream."""
+    dataset = build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "train").dataset
+    torch.cuda.init()
+    before = torch.cuda.get_rng_state()
+    dataset[(0, 1234)]
+    assert torch.equal(torch.cuda.get_rng_state(), before)

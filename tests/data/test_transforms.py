@@ -40,6 +40,39 @@ def test_randaugment_changes_pixels_when_enabled_and_never_when_disabled():
     assert sum(not torch.equal(augmented(video), video.permute(1, 0, 2, 3)) for _ in range(10)) >= 8
 
 
+def _forced(augment: ClipRandAugment, op_name: str) -> ClipRandAugment:
+    """The same RandAugment with its op draw fixed to `op_name` (one op per call)."""
+    augment._op.num_ops = 1
+    augment._op._get_random_item = lambda space: (op_name, space[op_name])
+    return augment
+
+
+@pytest.mark.parametrize("magnitude, degrees", [(10, 30.0), (15, 45.0), (5, 15.0)])
+def test_randaugment_magnitude_is_on_the_papers_scale(magnitude, degrees):
+    """Paper / TF / timm: magnitude 10 rotates by the full 30°, 15 by 45° (torchvision's 10 would be 10°)."""
+    from torchvision.transforms.v2 import functional as F
+
+    video = static_video()
+    out = _forced(ClipRandAugment(num_ops=1, magnitude=magnitude), "Rotate").video(video)
+    candidates = [F.rotate(video, sign * degrees, fill=128) for sign in (1, -1)]
+    assert any(torch.equal(out, c) for c in candidates)
+    assert (out == 128).any()  # the uncovered corners are mid-grey, as in TF and timm
+
+
+@pytest.mark.parametrize("magnitude, bits", [(10, 4), (15, 2), (30, 1)])
+def test_randaugment_posterize_and_solarize_follow_the_papers_scale(magnitude, bits):
+    video = static_video()
+    posterized = _forced(ClipRandAugment(num_ops=1, magnitude=magnitude), "Posterize").video(video)
+    assert torch.equal(posterized, video & (0xFF << (8 - bits) & 0xFF))
+    solarized = _forced(ClipRandAugment(num_ops=1, magnitude=magnitude), "Solarize").video(video)
+    assert torch.equal(solarized, 255 - video)  # at 10 and above every pixel is over the threshold
+
+
+def test_randaugment_magnitude_outside_the_scale_is_refused():
+    with pytest.raises(ValueError, match="outside 0..30"):
+        ClipRandAugment(num_ops=2, magnitude=31)
+
+
 def test_batched_randaugment_draws_per_clip_exactly_as_the_loader_path_does():
     """AUG.ON_DEVICE runs the same draws on a [B, C, T, H, W] batch as the workers do clip by clip."""
     augment = ClipRandAugment(num_ops=3, magnitude=20)

@@ -59,3 +59,21 @@ def test_testing_a_checkpoint_on_data_with_another_class_count_stops(two_epoch_r
     with pytest.raises(ckpt.CheckpointError, match="classifies 3 classes but MODEL.NUM_CLASSES = 2"):
         test(other)
     assert not os.path.exists(os.path.join(str(tmp_path), "results.json"))
+
+
+def test_testing_a_checkpoint_under_another_configs_normalisation_keeps_the_checkpoints(two_epoch_run, make_cfg,
+                                                                                       data_three_classes, tmp_path):
+    """--cfg with other DATA.MEAN / STD: the network still sees its training pixels (same scores), with a warning."""
+    from video_rs.engine.evaluate import test
+
+    cfg, summary, _ = two_epoch_run
+    source = ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2)
+    other = make_cfg(data_three_classes, str(tmp_path), 3, "TEST.CHECKPOINT_FILE_PATH", source,
+                     "DATA.MEAN", "[0.5, 0.5, 0.5]", "DATA.STD", "[0.25, 0.25, 0.25]")
+    assert list(other.DATA.MEAN) != list(cfg.DATA.MEAN)
+    results = test(other)
+    assert results["metrics"] == summary["test"]["metrics"]
+    predictions = [open(os.path.join(d, "predictions.csv")).read() for d in (cfg.OUTPUT_DIR, str(tmp_path))]
+    assert predictions[0] == predictions[1]
+    log = open(os.path.join(str(tmp_path), "log.txt")).read()
+    assert "inputs are normalised with" in log and "DATA.MEAN [0.5, 0.5, 0.5]" not in log

@@ -131,7 +131,8 @@ class VideoClipDataset(Dataset):
         if isinstance(key, tuple):
             index, seed = key
             with torch.random.fork_rng(devices=[]):  # the caller's RNG stream is left as it was
-                torch.manual_seed(seed)
+                torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed would reseed the GPU's
+                # dropout / stochastic-depth stream too when items load in the main process (NUM_WORKERS 0)
                 return self._load(index)
         if self.mode == "train":
             return self._train_item(key)

@@ -80,7 +80,9 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
             log.warning("the network is rebuilt from %s's own config, not this one (%s)", checkpoint_path,
                         "; ".join(differences))
         class_names = class_names or state.get("class_names")
-    runtime = Runtime.from_cfg(cfg, device)
+        runtime = Runtime.from_cfg(_with_input_normalisation(cfg, model_cfg, checkpoint_path), device)
+    else:
+        runtime = Runtime.from_cfg(cfg, device)
     model = runtime.place(model)
     loader = build_loader(cfg, "test", output_dir=cfg.OUTPUT_DIR)
     dataset = loader.dataset
@@ -99,6 +101,25 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
              metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"], len(results["failed_videos"]))
     log.info("wrote %s (predictions.csv and confusion_matrix.png beside it)", os.path.join(cfg.OUTPUT_DIR, "results.json"))
     return results
+
+
+def _with_input_normalisation(cfg, model_cfg, checkpoint_path: str):
+    """`cfg` with the checkpoint's DATA.MEAN / DATA.STD: the network only knows the pixels it was trained on.
+
+    A `--cfg` of another recipe (e.g. ImageNet mean/std vs the K400 recipe's plain [0, 1]) would
+    otherwise shift every input silently.
+    """
+    stored = (list(model_cfg.DATA.MEAN), list(model_cfg.DATA.STD))
+    if stored == (list(cfg.DATA.MEAN), list(cfg.DATA.STD)):
+        return cfg
+    get_logger().warning("inputs are normalised with %s's DATA.MEAN %s / DATA.STD %s (the network was trained on "
+                         "them), not this config's %s / %s", checkpoint_path, *stored, list(cfg.DATA.MEAN),
+                         list(cfg.DATA.STD))
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.DATA.MEAN, cfg.DATA.STD = stored
+    cfg.freeze()
+    return cfg
 
 
 def _test_checkpoint(cfg) -> tuple[str, dict]:
