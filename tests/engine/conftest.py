@@ -3,6 +3,8 @@
 The model is a 3D ResNet-RS-26 at 1/8 width on 4-frame 32-pixel clips, so a whole epoch takes
 about a second on a CPU core while still running the real decoder, loader and network.
 """
+import socket
+
 import pytest
 
 from video_rs.config import load_cfg
@@ -57,3 +59,14 @@ def two_epoch_run(data_three_classes, tmp_path_factory):
     cfg = tiny_cfg(data_three_classes, str(tmp_path_factory.mktemp("run")), 3, "MODEL.DROPOUT_RATE", "0.0")
     summary = main(cfg)
     return cfg, summary, {k: v.clone() for k, v in summary["model"].state_dict().items()}
+
+
+@pytest.fixture
+def free_port():
+    """`free_port()` -> a TCP port nothing listens on, for a torch.distributed rendezvous."""
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return pick

@@ -2,7 +2,6 @@
 multi-view test scores every view once, giving the single-process numbers."""
 import json
 import os
-import socket
 
 import numpy as np
 import torch
@@ -10,12 +9,6 @@ import torch.multiprocessing as mp
 
 from video_rs.engine import checkpoint as ckpt
 from video_rs.engine import evaluate
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rank_main(rank, world, port, cfg, result_dir):
@@ -37,11 +30,12 @@ def _rank_main(rank, world, port, cfg, result_dir):
     cleanup_distributed()
 
 
-def test_two_processes_keep_identical_weights_and_match_one_process(data_three_classes, make_cfg, tmp_path):
+def test_two_processes_keep_identical_weights_and_match_one_process(data_three_classes, make_cfg, tmp_path,
+                                                                    free_port):
     out = str(tmp_path / "ddp")
     cfg = make_cfg(data_three_classes, out, 3, "SOLVER.MAX_EPOCH", "1", "TRAIN.EVAL_PERIOD", "1",
                    "BN.USE_PRECISE_STATS", "True", "BN.NUM_BATCHES_PRECISE", "2", "TENSORBOARD.ENABLE", "False")
-    mp.spawn(_rank_main, args=(2, _free_port(), cfg, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_rank_main, args=(2, free_port(), cfg, str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     for key in ("model", "ema"):
         for name, value in rank0[key].items():

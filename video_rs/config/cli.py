@@ -65,7 +65,8 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the inputs are wrong" (config, annotations, checkpoint, data, a diverged run).
+    """Exceptions that mean "the inputs are wrong" (config, annotations, checkpoint, data, a diverged run,
+    a micro-batch too large for the GPU).
 
     Their messages name the key, file or path at fault; a traceback would only bury them.
     """
@@ -73,9 +74,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from video_rs.data.annotations import AnnotationError
     from video_rs.data.bad_videos import TooManyBadVideos
     from video_rs.engine.checkpoint import CheckpointError
-    from video_rs.engine.train import NonFiniteLossError
+    from video_rs.engine.train import BatchMemoryError, NonFiniteLossError
 
-    return ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError
+    return ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError
 
 
 def run_tool(main: Callable[..., Any], *args: Any) -> int:

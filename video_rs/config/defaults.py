@@ -105,6 +105,8 @@ _C.TRAIN.ENABLE = True  # train; False with TEST.ENABLE only evaluates
 _C.TRAIN.DATASET = "kinetics"  # "kinetics" (path label CSVs), "ucf101", "hmdb51" or "folder"
 _C.TRAIN.SPLIT = "train"  # annotation split used for training
 _C.TRAIN.BATCH_SIZE = 1024  # GLOBAL batch over all ranks, as in PySlowFast
+_C.TRAIN.GRAD_ACCUM_STEPS = 1  # micro-batches per optimiser step: each process holds BATCH_SIZE / (processes x this)
+#   clips at once (memory); the step, LR schedule and EMA still see BATCH_SIZE; BatchNorm sees the micro-batch
 _C.TRAIN.EVAL_PERIOD = 5  # epochs between single-view validations; 0 disables
 _C.TRAIN.CHECKPOINT_PERIOD = 5  # epochs between checkpoints
 _C.TRAIN.CHECKPOINT_KEEP = 3  # newest checkpoints kept on disk

@@ -67,6 +67,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "AUG.RANDAUG_NUM_OPS": (lambda v: v >= 0, ">= 0"),
     "AUG.RANDAUG_MAGNITUDE": (lambda v: 0 <= v <= 30, "in [0, 30]"),
     "TRAIN.BATCH_SIZE": (lambda v: v >= 1, ">= 1"),
+    "TRAIN.GRAD_ACCUM_STEPS": (lambda v: v >= 1, ">= 1"),
     "TRAIN.EVAL_PERIOD": (lambda v: v >= 0, ">= 0 (0 disables validation)"),
     "TRAIN.CHECKPOINT_PERIOD": (lambda v: v >= 1, ">= 1"),
     "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 1, ">= 1"),

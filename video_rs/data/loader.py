@@ -2,7 +2,7 @@
 
 Batch sizes are GLOBAL, as in PySlowFast: each of the `world` ranks takes TRAIN.BATCH_SIZE / world
 clips per step (an error when it does not divide, because the learning rate is tuned for the global
-batch) and TEST.BATCH_SIZE // world clips per evaluation step (rounded down, at least 1: only memory
+batch), in TRAIN.GRAD_ACCUM_STEPS loader batches (micro-batches) of equal size, and TEST.BATCH_SIZE // world clips per evaluation step (rounded down, at least 1: only memory
 depends on it). In evaluation every rank reads its own shard, without the padding a
 DistributedSampler adds, so each (video, view) is scored exactly once.
 """
@@ -141,15 +141,19 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
     rank, world = _rank_and_world()
     generator = torch.Generator().manual_seed(_loader_seed(cfg.RNG_SEED, rank, mode))
     if mode == "train":
-        clips = _per_rank(cfg.TRAIN.BATCH_SIZE, world, "TRAIN.BATCH_SIZE")
-        if clips % dataset.clips_per_item:
-            raise ConfigError(f"TRAIN.BATCH_SIZE per process ({clips}) must be a multiple of "
-                             f"DATA.NUM_CLIPS_PER_VIDEO x DATA.TRAIN_CROP_NUM_SPATIAL ({dataset.clips_per_item})")
+        accum = cfg.TRAIN.GRAD_ACCUM_STEPS
+        step_clips = _per_rank(cfg.TRAIN.BATCH_SIZE, world, "TRAIN.BATCH_SIZE")
+        clips = step_clips // accum
+        if step_clips % accum or clips % dataset.clips_per_item:
+            raise ConfigError(f"TRAIN.BATCH_SIZE per process ({step_clips}) / TRAIN.GRAD_ACCUM_STEPS ({accum}) must be "
+                             f"a whole multiple of DATA.NUM_CLIPS_PER_VIDEO x DATA.TRAIN_CROP_NUM_SPATIAL "
+                             f"({dataset.clips_per_item})")
         batch_size = clips // dataset.clips_per_item
         sampler = SeededDistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.RNG_SEED)
-        if len(sampler) < batch_size:
+        if len(sampler) < batch_size * accum:
             raise ConfigError(f"the {split_of(cfg, mode)[1]!r} split gives each of {world} process(es) "
-                             f"{len(sampler)} videos, fewer than one batch of {batch_size}: lower TRAIN.BATCH_SIZE")
+                             f"{len(sampler)} videos, fewer than one batch of {batch_size * accum}: lower "
+                             "TRAIN.BATCH_SIZE")
     else:
         clips = max(1, cfg.TEST.BATCH_SIZE // world)
         batch_size = max(1, clips // dataset.clips_per_item)

@@ -112,15 +112,23 @@ def time_steps(step: Callable[[object], torch.Tensor | None], batches: Iterable,
     return times
 
 
-def make_train_step(model: nn.Module, state, runtime, criterion, cfg) -> Callable[[tuple], torch.Tensor]:
-    """One optimizer step on a loader batch: train.py's own `train_step`, so the benchmark times what training runs."""
+def make_train_step(model: nn.Module, state, runtime, criterion, cfg) -> Callable[[list], torch.Tensor]:
+    """One optimizer step on TRAIN.GRAD_ACCUM_STEPS loader batches: train.py's own `train_step`, so the
+    benchmark times what training runs."""
     from video_rs.engine.train import train_step
 
-    def step(batch) -> torch.Tensor:
-        labels = batch[1].to(runtime.device, non_blocking=True)
-        return train_step(model, batch[0], labels, state, runtime, criterion, cfg)[0]
+    def step(batches: list) -> torch.Tensor:
+        outputs, _ = train_step(model, [(batch[0], batch[1]) for batch in batches], state, runtime, criterion, cfg)
+        return outputs[-1][0]
 
     return step
+
+
+def _steps_of(batches: Iterable, accum: int) -> Iterator[list]:
+    """Loader batches grouped into the `accum` micro-batches of one optimizer step."""
+    batches = iter(batches)
+    while group := list(itertools.islice(batches, accum)):
+        yield group
 
 
 @dataclass
@@ -176,7 +184,7 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
     from video_rs.engine.ema import ModelEma
     from video_rs.engine.optim import LRSchedule, build_optimizer
     from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
-    from video_rs.engine.train import TrainState, seed_everything
+    from video_rs.engine.train import TrainState, seed_everything, steps_per_epoch
     from video_rs.models import build_model
     from video_rs.models.profile import describe_device
 
@@ -191,18 +199,20 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
         optimizer = build_optimizer(model, cfg)
         ema = ModelEma(model, decay=cfg.MODEL_EMA.DECAY, dynamic_decay=cfg.MODEL_EMA.DYNAMIC_DECAY) \
             if cfg.MODEL_EMA.ENABLE else None
-        state = TrainState(model, optimizer, LRSchedule(optimizer, cfg, steps_per_epoch=len(loader)),
+        state = TrainState(model, optimizer, LRSchedule(optimizer, cfg, steps_per_epoch=steps_per_epoch(loader, cfg)),
                            runtime.grad_scaler(), ema)
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
         step = make_train_step(wrap_for_training(model, cfg, device), state, runtime, criterion, cfg)
         model.train()
-        times = time_steps(step, _batches_forever(loader), iters=iters, warmup=warmup, device=device)
+        times = time_steps(step, _steps_of(_batches_forever(loader), cfg.TRAIN.GRAD_ACCUM_STEPS), iters=iters,
+                           warmup=warmup, device=device)
         ranks = all_gather_object(times)
         if not is_main_process():
             return None
         per_rank_batch = cfg.TRAIN.BATCH_SIZE // get_world_size()
         settings = {"num_workers": cfg.DATA_LOADER.NUM_WORKERS, "decoding_backend": cfg.DATA.DECODING_BACKEND,
                     "clips_per_video": cfg.DATA.NUM_CLIPS_PER_VIDEO, "compile": cfg.TRAIN.COMPILE,
+                    "grad_accum_steps": cfg.TRAIN.GRAD_ACCUM_STEPS,
                     "amp_dtype": str(runtime.amp_dtype).replace("torch.", "") if runtime.amp_dtype else "fp32",
                     "channels_last": runtime.channels_last, "ema": cfg.MODEL_EMA.ENABLE,
                     "depth": cfg.RESNET.DEPTH, "width": cfg.RESNET.WIDTH_MULTIPLIER,
@@ -223,7 +233,8 @@ def report_table(report: ThroughputReport) -> str:
     s = report.settings
     rows = [
         ("device", report.device),
-        ("processes x batch", f"{report.world_size} x {report.global_batch // report.world_size}"),
+        ("processes x batch", f"{report.world_size} x {report.global_batch // report.world_size}"
+                              + (f" (in {s['grad_accum_steps']} micro-batches)" if s.get("grad_accum_steps", 1) > 1 else "")),
         ("clip", report.clip),
         ("model", f"depth {s['depth']}, width {s['width']}, {s['amp_dtype']}, channels-last {s['channels_last']}, "
                   f"compile {s['compile']}, EMA {s['ema']}"),

@@ -5,10 +5,13 @@ decides what runs when.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import random
 import time
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -57,19 +60,35 @@ class TrainState:
             self.ema.load_state_dict(state["ema"])
 
 
-def train_step(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, state: TrainState, runtime: Runtime,
-               criterion, cfg) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """One optimiser step on a uint8 batch (`labels` already on the device); returns (loss, logits, lr).
+class BatchMemoryError(RuntimeError):
+    """The micro-batch did not fit in GPU memory; the message says which keys shrink it."""
 
-    The one place a step is defined, so the throughput benchmark times exactly what training runs.
+
+def train_step(model: nn.Module, micro_batches: Iterable[tuple[torch.Tensor, torch.Tensor]], state: TrainState,
+               runtime: Runtime, criterion, cfg) -> tuple[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], float]:
+    """One optimiser step over TRAIN.GRAD_ACCUM_STEPS micro-batches of (uint8 clips, labels).
+
+    Gradients add up over the micro-batches (each loss scaled by 1 / GRAD_ACCUM_STEPS, so the step
+    equals one on their concatenation, up to BatchNorm); DDP all-reduces only during the last.
+    Returns ([(loss, logits, labels on the device)] per micro-batch, lr). The one place a step is
+    defined, so the throughput benchmark times exactly what training runs.
     """
-    lr = state.schedule.apply()
-    inputs = runtime.prepare(clips, train=True)  # outside autocast: RandAugment's affine grids stay fp32
-    with runtime.autocast():
-        logits = model(inputs)
-    loss = criterion(logits.float(), labels)
+    accum = cfg.TRAIN.GRAD_ACCUM_STEPS
+    outputs = []
     state.optimizer.zero_grad(set_to_none=True)
-    state.scaler.scale(loss).backward()
+    for index, (clips, labels) in enumerate(micro_batches):
+        labels = labels.to(runtime.device, non_blocking=True)
+        inputs = runtime.prepare(clips, train=True)  # outside autocast: RandAugment's affine grids stay fp32
+        last = index + 1 == accum
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+            with runtime.autocast():
+                logits = model(inputs)
+            loss = criterion(logits.float(), labels)
+            state.scaler.scale(loss / accum if accum > 1 else loss).backward()
+        outputs.append((loss.detach(), logits.detach(), labels))
+    if len(outputs) != accum:
+        raise ValueError(f"a step needs TRAIN.GRAD_ACCUM_STEPS = {accum} micro-batches, got {len(outputs)}")
+    lr = state.schedule.apply()
     if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
         state.scaler.unscale_(state.optimizer)
         nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
@@ -78,26 +97,53 @@ def train_step(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, stat
     state.schedule.step()
     if state.ema is not None:
         state.ema.update(state.model)
-    return loss.detach(), logits, lr
+    return outputs, lr
+
+
+def _timed_batches(loader, window: dict) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(clips, labels) of each loader batch; the time spent waiting for it is added to window["data"]."""
+    batches = iter(loader)
+    while True:
+        tick = time.perf_counter()
+        batch = next(batches, None)
+        window["data"] += time.perf_counter() - tick
+        if batch is None:
+            return
+        yield batch[0], batch[1]
+
+
+def _out_of_memory(cfg, clips: int) -> BatchMemoryError:
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    return BatchMemoryError(
+        f"out of GPU memory with {clips} clips of {cfg.DATA.NUM_FRAMES} x {cfg.DATA.TRAIN_CROP_SIZE}² per process "
+        f"at once (TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} over {world} process(es) in TRAIN.GRAD_ACCUM_STEPS "
+        f"{cfg.TRAIN.GRAD_ACCUM_STEPS} micro-batches): raise TRAIN.GRAD_ACCUM_STEPS (the same optimisation in "
+        "smaller micro-batches) or use more GPUs; TRAIN.MIXED_PRECISION and TRAIN.CHANNELS_LAST also save memory")
 
 
 def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtime, criterion, *, epoch: int,
                     writer: MetricsWriter, cfg) -> dict:
-    """One pass over the training loader (`model` may be wrapped); returns loss and top-1/top-5 over all ranks."""
+    """One pass over the training loader (`model` may be wrapped); returns loss and top-1/top-5 over all ranks.
+
+    A step takes TRAIN.GRAD_ACCUM_STEPS loader batches; the last batches that would not fill one are skipped.
+    """
     log = get_logger()
     schedule = state.schedule
+    accum = cfg.TRAIN.GRAD_ACCUM_STEPS
     totals = torch.zeros(4, dtype=torch.float64, device=runtime.device)  # loss sum, top1, top5, clips
     nonfinite = torch.zeros((), dtype=torch.bool, device=runtime.device)
     window = {"start": time.perf_counter(), "data": 0.0, "clips": 0, "iters": 0}
-    tick = time.perf_counter()
-    steps = len(loader)
-    for it, (clips, labels, _, _) in enumerate(progress(loader, total=steps, desc=f"epoch {epoch + 1}")):
-        window["data"] += time.perf_counter() - tick
-        labels = labels.to(runtime.device, non_blocking=True)
-        loss, logits, lr = train_step(model, clips, labels, state, runtime, criterion, cfg)
-        nonfinite |= ~torch.isfinite(loss)
-        totals += _batch_totals(loss, logits, labels)
-        window["clips"] += len(labels)
+    steps = len(loader) // accum
+    batches = _timed_batches(loader, window)
+    for it in progress(range(steps), total=steps, desc=f"epoch {epoch + 1}"):
+        try:
+            outputs, lr = train_step(model, itertools.islice(batches, accum), state, runtime, criterion, cfg)
+        except torch.OutOfMemoryError as err:
+            raise _out_of_memory(cfg, loader.batch_size * loader.dataset.clips_per_item) from err
+        for loss, logits, labels in outputs:
+            nonfinite |= ~torch.isfinite(loss)
+            totals += _batch_totals(loss, logits, labels)
+            window["clips"] += len(labels)
         window["iters"] += 1
         if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == steps:
             _check_finite(nonfinite, epoch, it, cfg)
@@ -109,8 +155,9 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
             writer.write("iter", record, step=schedule.step_count)
             log.info("epoch %d iter %d/%d loss %.4f lr %.5f %.1f clips/s data %.3fs", epoch + 1, it + 1, steps,
                      record["loss"], lr, record["clips_per_s"], record["data_time"])
-            window = {"start": time.perf_counter(), "data": 0.0, "clips": 0, "iters": 0}
-        tick = time.perf_counter()
+            window.update(start=time.perf_counter(), data=0.0, clips=0, iters=0)
+    for _ in batches:  # the batches that do not fill a step: finish the loader's pass (workers then start afresh)
+        pass
     loss_sum, top1, top5, count = all_reduce_sum(totals.tolist(), runtime.device)
     return {"train_loss": loss_sum / max(count, 1), "train_top1": 100.0 * top1 / max(count, 1),
             "train_top5": 100.0 * top5 / max(count, 1), "train_clips": int(count)}
@@ -132,6 +179,11 @@ def _check_finite(flag: torch.Tensor, epoch: int, it: int, cfg) -> None:
             f"saved; last good checkpoint: {last[-1] if last else 'none'}. Lower SOLVER.BASE_LR, raise "
             "SOLVER.WARMUP_EPOCHS or set SOLVER.CLIP_GRAD_L2NORM, then resume."
         )
+
+
+def steps_per_epoch(loader, cfg) -> int:
+    """Optimiser steps in one pass over the training loader: TRAIN.GRAD_ACCUM_STEPS of its batches each."""
+    return len(loader) // cfg.TRAIN.GRAD_ACCUM_STEPS
 
 
 def seed_everything(seed: int) -> None:
@@ -161,7 +213,7 @@ def train(cfg) -> dict:
     optimizer = build_optimizer(model, cfg)
     ema = ModelEma(model, decay=cfg.MODEL_EMA.DECAY, dynamic_decay=cfg.MODEL_EMA.DYNAMIC_DECAY) \
         if cfg.MODEL_EMA.ENABLE else None
-    state = TrainState(model, optimizer, LRSchedule(optimizer, cfg, steps_per_epoch=len(train_loader)),
+    state = TrainState(model, optimizer, LRSchedule(optimizer, cfg, steps_per_epoch=steps_per_epoch(train_loader, cfg)),
                        runtime.grad_scaler(), ema)
     seed_everything(cfg.RNG_SEED + 1000 * get_rank())  # per-rank dropout / stochastic depth masks
     start_epoch = _resume(cfg, state) if cfg.TRAIN.AUTO_RESUME else 0
@@ -175,8 +227,10 @@ def train(cfg) -> dict:
     writer.drop_after(start_epoch)
     eval_model = ema.module if ema is not None else model
     class_names = getattr(train_loader.dataset, "class_names", None)
-    log.info("training %d epochs from epoch %d: %d iterations/epoch, %d processes",
-             cfg.SOLVER.MAX_EPOCH, start_epoch + 1, len(train_loader), int(os.environ.get("WORLD_SIZE", 1)))
+    log.info("training %d epochs from epoch %d: %d steps/epoch of %d clips (%d micro-batch(es) of %d per process), "
+             "%d processes", cfg.SOLVER.MAX_EPOCH, start_epoch + 1, steps_per_epoch(train_loader, cfg),
+             cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.GRAD_ACCUM_STEPS, train_loader.batch_size * train_loader.dataset.clips_per_item,
+             int(os.environ.get("WORLD_SIZE", 1)))
 
     val_metrics, last_path = {}, None
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):

@@ -1,0 +1,88 @@
+"""TRAIN.GRAD_ACCUM_STEPS: the same optimisation in smaller micro-batches, and a clear stop when one does not fit."""
+import os
+
+import pytest
+import torch
+
+from video_rs.engine.train import BatchMemoryError, train
+
+# BatchNorm frozen and no dropout / stochastic depth: nothing then depends on how a step's clips are split
+SPLIT_INVARIANT = ["BN.FREEZE", "True", "MODEL.DROPOUT_RATE", "0.0", "MODEL.DROPPATH_RATE", "0.0",
+                   "TRAIN.EVAL_PERIOD", "0", "TEST.ENABLE", "False", "TENSORBOARD.ENABLE", "False",
+                   "SOLVER.CLIP_GRAD_L2NORM", "1.0"]
+
+
+def test_two_micro_batches_give_the_weights_of_one_batch(data_three_classes, make_cfg, tmp_path):
+    runs = {}
+    for accum in (1, 2):
+        out = str(tmp_path / f"accum{accum}")
+        cfg = make_cfg(data_three_classes, out, 3, *SPLIT_INVARIANT, "TRAIN.GRAD_ACCUM_STEPS", str(accum))
+        runs[accum] = train(cfg)["model"].state_dict()
+        log = open(os.path.join(out, "log.txt")).read()
+        assert f"3 steps/epoch of 4 clips ({accum} micro-batch(es) of {4 // accum} per process)" in log
+    start = make_cfg(data_three_classes, str(tmp_path / "unused"), 3, *SPLIT_INVARIANT)
+    from video_rs.models import build_model
+
+    torch.manual_seed(start.RNG_SEED)
+    initial = build_model(start).state_dict()
+    moved = [k for k in runs[1] if runs[1][k].is_floating_point() and not torch.equal(runs[1][k], initial[k])]
+    assert moved  # the runs trained
+    for name, value in runs[1].items():
+        torch.testing.assert_close(runs[2][name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_micro_batches_must_divide_the_per_process_batch(data_three_classes, make_cfg, tmp_path):
+    from video_rs.data import build_loader
+
+    with pytest.raises(ValueError, match="TRAIN.GRAD_ACCUM_STEPS \\(3\\)"):
+        build_loader(make_cfg(data_three_classes, str(tmp_path), 3, "TRAIN.GRAD_ACCUM_STEPS", "3"), "train")
+
+
+def test_out_of_memory_names_the_keys_that_shrink_the_micro_batch(data_three_classes, make_cfg, tmp_path, monkeypatch):
+    import video_rs.models
+    from video_rs.config.cli import user_errors
+
+    build = video_rs.models.build_model
+
+    def build_one_that_runs_out(cfg, **kwargs):
+        model = build(cfg, **kwargs)
+
+        def forward(x):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+        model.forward = forward
+        return model
+
+    monkeypatch.setattr(video_rs.models, "build_model", build_one_that_runs_out)
+    cfg = make_cfg(data_three_classes, str(tmp_path), 3, *SPLIT_INVARIANT, "TRAIN.GRAD_ACCUM_STEPS", "2")
+    with pytest.raises(BatchMemoryError, match="2 clips of 4 x 32² per process at once .* raise TRAIN.GRAD_ACCUM_STEPS"):
+        train(cfg)
+    assert BatchMemoryError in user_errors()  # tools print it as one `error:` line, exit status 2
+
+
+def _train_rank(rank, world, port, cfg, result_path):
+    """What torchrun would run in each process: train, then save the weights."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from video_rs.engine.distributed import cleanup_distributed
+
+    model = train(cfg)["model"]
+    if rank == 0:
+        torch.save(model.state_dict(), result_path)
+    cleanup_distributed()
+
+
+def test_two_processes_accumulating_match_two_processes_without(data_three_classes, make_cfg, tmp_path, free_port):
+    """DDP: gradients are all-reduced once per step (no_sync on the other micro-batches), same weights."""
+    import torch.multiprocessing as mp
+
+    weights = {}
+    for accum in (1, 2):
+        cfg = make_cfg(data_three_classes, str(tmp_path / f"ddp{accum}"), 3, *SPLIT_INVARIANT, "SOLVER.MAX_EPOCH", "1",
+                       "TRAIN.GRAD_ACCUM_STEPS", str(accum))
+        path = str(tmp_path / f"accum{accum}.pt")
+        mp.spawn(_train_rank, args=(2, free_port(), cfg, path), nprocs=2, join=True)
+        weights[accum] = torch.load(path)
+    for name, value in weights[1].items():
+        torch.testing.assert_close(weights[2][name], value, rtol=1e-4, atol=1e-6, msg=name)
