@@ -75,6 +75,27 @@ def test_cli_options_may_follow_the_overrides(base_and_child, argv):
     assert args.overrides == ["SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE", "16"]
 
 
+@pytest.mark.parametrize("argv", [
+    ["DATA.NUM_FRAMES", "8", "--splits", "val", "--opts", "SOLVER.BASE_LR", "0.2"],
+    ["DATA.NUM_FRAMES", "8", "--splits", "val", "SOLVER.BASE_LR", "0.2", "--src", "a.pth"],
+    ["--src", "a.pth", "--splits", "val", "DATA.NUM_FRAMES", "8", "SOLVER.BASE_LR", "0.2"],
+])
+def test_cli_multi_value_and_required_options_among_the_overrides(argv):
+    """A list option stops at the next config key; a required option may come last."""
+    parser = config_parser("test")
+    parser.add_argument("--splits", nargs="+", default=["train"])
+    parser.add_argument("--src", default=None, required="--src" in argv)
+    args, cfg = parse_config_args(parser, argv)
+    assert args.splits == ["val"] and (cfg.DATA.NUM_FRAMES, cfg.SOLVER.BASE_LR) == (8, 0.2)
+
+
+def test_cli_a_required_option_after_the_overrides_is_found():
+    parser = config_parser("test")
+    parser.add_argument("--src", required=True)
+    args, cfg = parse_config_args(parser, ["MODEL.NUM_CLASSES", "10", "--src", "a.pth"])
+    assert args.src == "a.pth" and cfg.MODEL.NUM_CLASSES == 10
+
+
 def test_cli_negative_value_is_a_value_not_an_option(capsys, base_and_child):
     parser = config_parser("test")
     parser.add_argument("--device", default="auto")
@@ -86,6 +107,7 @@ def test_cli_negative_value_is_a_value_not_an_option(capsys, base_and_child):
 @pytest.mark.parametrize("argv, expected", [
     (["SOLVER.BASE_LR", "0.2", "--bogus", "1"], "unrecognized arguments: --bogus"),
     (["SOLVER.BASE_LR", "-1", "-2"], "got '-2'"),
+    (["SOLVER.BASE_LR", "0.2", "TRAIN.BATCH_SIZE"], "got 'TRAIN.BATCH_SIZE' (is a value missing?)"),
 ])
 def test_cli_unknown_option_or_stray_value_after_overrides_is_named(capsys, argv, expected):
     parser = config_parser("test")

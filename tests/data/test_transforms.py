@@ -68,6 +68,16 @@ def test_randaugment_posterize_and_solarize_follow_the_papers_scale(magnitude, b
     assert torch.equal(solarized, 255 - video)  # at 10 and above every pixel is over the threshold
 
 
+@pytest.mark.parametrize("magnitude", [10, 15, 30])
+def test_randaugment_brightness_never_blanks_the_clip(magnitude):
+    """Colour factors stop at 1 ± 0.9: at the paper's 15 a darkened clip keeps a tenth of its brightness."""
+    from torchvision.transforms.v2 import functional as F
+
+    video = static_video()
+    out = _forced(ClipRandAugment(num_ops=1, magnitude=magnitude), "Brightness").video(video)
+    assert any(torch.equal(out, F.adjust_brightness(video, factor)) for factor in (0.1, 1.9))
+
+
 def test_randaugment_magnitude_outside_the_scale_is_refused():
     with pytest.raises(ValueError, match="outside 0..30"):
         ClipRandAugment(num_ops=2, magnitude=31)

@@ -13,13 +13,19 @@ SPLIT_INVARIANT = ["BN.FREEZE", "True", "MODEL.DROPOUT_RATE", "0.0", "MODEL.DROP
 
 
 def test_two_micro_batches_give_the_weights_of_one_batch(data_three_classes, make_cfg, tmp_path):
-    runs = {}
+    from video_rs.engine.logging import read_metrics
+
+    runs, logged = {}, {}
     for accum in (1, 2):
         out = str(tmp_path / f"accum{accum}")
         cfg = make_cfg(data_three_classes, out, 3, *SPLIT_INVARIANT, "TRAIN.GRAD_ACCUM_STEPS", str(accum))
         runs[accum] = train(cfg)["model"].state_dict()
         log = open(os.path.join(out, "log.txt")).read()
         assert f"3 steps/epoch of 4 clips ({accum} micro-batch(es) of {4 // accum} per process)" in log
+        logged[accum] = [(r["step"], r["loss"]) for r in read_metrics(os.path.join(out, "metrics.jsonl"))
+                         if r["kind"] == "iter"]
+    assert [s for s, _ in logged[2]] == [s for s, _ in logged[1]]  # logged per optimiser step
+    assert [loss for _, loss in logged[2]] == pytest.approx([loss for _, loss in logged[1]], rel=1e-5)  # step's mean
     start = make_cfg(data_three_classes, str(tmp_path / "unused"), 3, *SPLIT_INVARIANT)
     from video_rs.models import build_model
 

@@ -6,6 +6,9 @@ Overrides are accepted bare after the options (PySlowFast's documented form) and
 from __future__ import annotations
 
 import argparse
+import functools
+import os
+import re
 import sys
 from typing import Any, Callable, Sequence
 
@@ -25,27 +28,49 @@ def config_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+_KEY_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
+
+
+def _is_config_key(token: str) -> bool:
+    """SECTION.KEY or a top-level KEY of the defaults (a typo'd section is left to the validator to name)."""
+    return (bool(_KEY_SHAPE.match(token)) and token.split(".", 1)[0] in _top_level_keys()
+            and not os.path.exists(token))
+
+
+@functools.lru_cache(maxsize=1)
+def _top_level_keys() -> frozenset[str]:
+    from video_rs.config import get_cfg
+
+    return frozenset(get_cfg().keys())
+
+
 def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
     """(args, KEY VALUE list): tool options may come before, between or after the overrides.
 
-    Both override lists are REMAINDERs, so they swallow every token after the first KEY, `--opts`
-    and tool options included; an option in a KEY position ends one run of pairs and the rest of
-    the line is parsed again (values may still start with '-', e.g. `SOLVER.BASE_LR -1`).
+    Each token shaped like a config key takes the next token as its value (which may start with
+    '-', e.g. `RNG_SEED -1`) before argparse sees the rest, so an option's values (`--models a b`)
+    stop at the next key and a required option may come last. `--opts` is only a separator.
+    Anything else that argparse leaves over is handed to the validator as overrides, which names
+    it (an unknown key, a missing value).
     """
-    args = parser.parse_args(argv)
-    overrides: list[str] = []
-    while True:
-        tokens = [token for token in list(args.opts or []) + list(args.opts_flag or []) if token != "--opts"]
-        option_at = next((i for i in range(0, len(tokens), 2) if tokens[i].startswith("-")), None)
-        if option_at is None:
-            args.opts, args.opts_flag = [], []
-            return args, overrides + tokens
-        overrides += tokens[:option_at]
-        rest = tokens[option_at:]
-        args.opts, args.opts_flag = [], []
-        args = parser.parse_args(rest, namespace=args)
-        if [token for token in list(args.opts) + list(args.opts_flag) if token != "--opts"] == rest:
-            parser.error(f"expected a KEY VALUE pair or an option, got {rest[0]!r} (is a value missing before it?)")
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    rest, overrides, i = [], [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "--opts":
+            i += 1
+        elif _is_config_key(token) and i + 1 < len(tokens):
+            overrides += tokens[i:i + 2]
+            i += 2
+        else:
+            rest.append(token)
+            i += 1
+    args = parser.parse_args(rest)
+    leftovers = list(args.opts or []) + list(args.opts_flag or [])
+    args.opts, args.opts_flag = [], []
+    if len(leftovers) % 2 or any(token.startswith("-") for token in leftovers[0::2]):
+        parser.error(f"expected KEY VALUE pairs or options, got {' '.join(leftovers)!r} (is a value missing?)")
+    return args, overrides + leftovers
 
 
 def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):

@@ -50,7 +50,7 @@ _C.BN.MOMENTUM = 0.1  # PyTorch BN momentum; 1.0 reproduces Keras momentum 0 (la
 _C.BN.NORM_TYPE = "batchnorm"  # "batchnorm" or "sync_batchnorm" (multi-GPU)
 _C.BN.WEIGHT_DECAY = 0.0  # weight decay on BN parameters and biases (RS: none)
 _C.BN.USE_PRECISE_STATS = False  # recompute BN statistics on training data before each evaluation
-_C.BN.NUM_BATCHES_PRECISE = 200  # batches used for precise BN statistics
+_C.BN.NUM_BATCHES_PRECISE = 200  # training batches (of TRAIN.BATCH_SIZE / processes clips) for precise BN statistics
 _C.BN.FREEZE = False  # keep BN statistics fixed while fine-tuning
 
 # ----------------------------------------------------------------------------- data

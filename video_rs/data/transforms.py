@@ -120,8 +120,8 @@ class PaperScaleRandAugment(v2.RandAugment):
     There magnitude 10 is each op's full strength (rotate 30°, shear 0.3, translate 45% of the side,
     colour factors 1 ± 0.9, posterize to 4 bits, solarize everything) and larger values extrapolate:
     ResNet-RS trains with 15 at 224 px. torchvision's own `magnitude` spreads the same strengths over
-    31 bins, so its 10 is a third of the paper's 10. Colour factors stop at 1 ± 0.99 and posterize
-    at 1 bit, where a larger magnitude would leave the op's domain. Areas that rotation, shear and
+    31 bins, so its 10 is a third of the paper's 10. Colour factors stop at 1 ± 0.9 (a factor of 0.1
+    is timm's floor; below it a clip goes black or flat grey) and posterize at 1 bit. Areas that rotation, shear and
     translation uncover are mid-grey (128), as in TF and timm.
     """
 
@@ -132,10 +132,10 @@ class PaperScaleRandAugment(v2.RandAugment):
         "TranslateX": (_scaled(lambda height, width: 150.0 / 331.0 * width), True),
         "TranslateY": (_scaled(lambda height, width: 150.0 / 331.0 * height), True),
         "Rotate": (_scaled(30.0), True),
-        "Brightness": (_scaled(0.9, 0.99), True),
-        "Color": (_scaled(0.9, 0.99), True),
-        "Contrast": (_scaled(0.9, 0.99), True),
-        "Sharpness": (_scaled(0.9, 0.99), True),
+        "Brightness": (_scaled(0.9, 0.9), True),
+        "Color": (_scaled(0.9, 0.9), True),
+        "Contrast": (_scaled(0.9, 0.9), True),
+        "Sharpness": (_scaled(0.9, 0.9), True),
         "Posterize": (lambda num_bins, height, width: (8 - _scaled(4.0, 7.0)(num_bins, height, width)).round().int(),
                       False),
         "Solarize": (lambda num_bins, height, width: 1.0 - _scaled(1.0, 1.0)(num_bins, height, width), False),

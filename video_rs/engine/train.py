@@ -125,7 +125,8 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
                     writer: MetricsWriter, cfg) -> dict:
     """One pass over the training loader (`model` may be wrapped); returns loss and top-1/top-5 over all ranks.
 
-    A step takes TRAIN.GRAD_ACCUM_STEPS loader batches; the last batches that would not fill one are skipped.
+    A step takes TRAIN.GRAD_ACCUM_STEPS loader batches; the last batches that would not fill one are left
+    unread (the next epoch's pass starts a fresh loader iterator).
     """
     log = get_logger()
     schedule = state.schedule
@@ -149,15 +150,14 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
             _check_finite(nonfinite, epoch, it, cfg)
             elapsed = time.perf_counter() - window["start"]
             clips_all = all_reduce_sum([window["clips"]], runtime.device)[0]
-            record = {"epoch": epoch + 1, "iter": it + 1, "step": schedule.step_count, "loss": loss.item(),
+            step_loss = torch.stack([output[0] for output in outputs]).mean()  # over the step's micro-batches
+            record = {"epoch": epoch + 1, "iter": it + 1, "step": schedule.step_count, "loss": step_loss.item(),
                       "lr": lr, "clips_per_s": clips_all / max(elapsed, 1e-9),
                       "data_time": window["data"] / window["iters"]}
             writer.write("iter", record, step=schedule.step_count)
             log.info("epoch %d iter %d/%d loss %.4f lr %.5f %.1f clips/s data %.3fs", epoch + 1, it + 1, steps,
                      record["loss"], lr, record["clips_per_s"], record["data_time"])
             window.update(start=time.perf_counter(), data=0.0, clips=0, iters=0)
-    for _ in batches:  # the batches that do not fill a step: finish the loader's pass (workers then start afresh)
-        pass
     loss_sum, top1, top5, count = all_reduce_sum(totals.tolist(), runtime.device)
     return {"train_loss": loss_sum / max(count, 1), "train_top1": 100.0 * top1 / max(count, 1),
             "train_top5": 100.0 * top5 / max(count, 1), "train_clips": int(count)}
@@ -245,7 +245,7 @@ def train(cfg) -> dict:
         if val_loader is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):
             if cfg.BN.USE_PRECISE_STATS and not (cfg.BN.FREEZE or cfg.TRAIN.FREEZE_BACKBONE):
                 update_bn_stats(eval_model, (runtime.prepare(b[0], train=True) for b in train_loader),
-                                cfg.BN.NUM_BATCHES_PRECISE)
+                                cfg.BN.NUM_BATCHES_PRECISE * cfg.TRAIN.GRAD_ACCUM_STEPS)  # micro-batches
             val_metrics = validate(eval_model, val_loader, runtime, cfg)
         # counted after precise BN, which reads training videos too, so the epoch's count matches bad_videos.txt
         num_bad = len(read_bad_videos(cfg.OUTPUT_DIR, "train")) if is_main_process() else 0
