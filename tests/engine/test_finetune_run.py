@@ -77,3 +77,34 @@ def test_testing_a_checkpoint_under_another_configs_normalisation_keeps_the_chec
     assert predictions[0] == predictions[1]
     log = open(os.path.join(str(tmp_path), "log.txt")).read()
     assert "inputs are normalised with" in log and "DATA.MEAN [0.5, 0.5, 0.5]" not in log
+
+
+def test_a_test_split_of_unreadable_videos_reports_no_metrics_not_zero(two_epoch_run, make_cfg, data_three_classes,
+                                                                       tmp_path):
+    """Every test video corrupt: results.json has null metrics and the failures, the log says so; nothing crashes."""
+    import shutil
+
+    from video_rs.engine.evaluate import test
+
+    cfg, _, _ = two_epoch_run
+    data = tmp_path / "data"
+    shutil.copytree(data_three_classes, data)
+    rows = (data / "test.csv").read_text().split("\n")
+    for row in rows[:2]:  # two corrupt videos of six: more than MAX_BAD_FRACTION, metrics over the other four
+        (data / row.split()[0]).write_bytes(b"not a video")
+    out = tmp_path / "two_bad"
+    other = make_cfg(str(data), str(out), 3, "TEST.CHECKPOINT_FILE_PATH", ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2))
+    results = test(other)
+    assert results["metrics"]["num_videos"] == 4 and len(results["failed_videos"]) == 2
+    assert "2 of 6 test videos (33.3%) could not be read at all" in (out / "log.txt").read_text()
+
+    for row in rows:
+        if row:
+            (data / row.split()[0]).write_bytes(b"not a video")
+    out = tmp_path / "all_bad"
+    other = make_cfg(str(data), str(out), 3, "TEST.CHECKPOINT_FILE_PATH", ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2))
+    results = test(other)
+    assert results["metrics"] == {"top1": None, "top5": None, "mean_class_acc": None, "num_videos": 0}
+    assert json.load(open(out / "results.json"))["metrics"]["top1"] is None
+    assert len(results["failed_videos"]) == 6
+    assert "no video could be scored: all 6 failed to decode" in (out / "log.txt").read_text()

@@ -96,11 +96,26 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
         return {}
     results = write_test_reports(cfg.OUTPUT_DIR, scores, dataset, class_names, num_classes=cfg.MODEL.NUM_CLASSES,
                                  checkpoint=checkpoint_path)
-    metrics = results["metrics"]
-    log.info("test: top-1 %.2f%%  top-5 %.2f%%  mean-class %.2f%% over %d videos (%d failed)", metrics["top1"],
-             metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"], len(results["failed_videos"]))
+    _log_test_metrics(results, cfg.DATA.MAX_BAD_FRACTION)
     log.info("wrote %s (predictions.csv and confusion_matrix.png beside it)", os.path.join(cfg.OUTPUT_DIR, "results.json"))
     return results
+
+
+def _log_test_metrics(results: dict, max_bad_fraction: float) -> None:
+    """The test's one-line summary; unreadable videos are left out of the metrics, so say loudly when many were."""
+    log = get_logger()
+    metrics, total = results["metrics"], results["num_videos_total"]
+    if metrics["num_videos"] == 0:
+        log.error("test: no video could be scored: all %d failed to decode (results.json lists them with the reason)",
+                  total)
+        return
+    log.info("test: top-1 %.2f%%  top-5 %.2f%%  mean-class %.2f%% over %d videos (%d failed)", metrics["top1"],
+             metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"], len(results["failed_videos"]))
+    unreadable = total - metrics["num_videos"]  # no view decoded: left out of the metrics
+    if unreadable > max_bad_fraction * total:
+        log.warning("%d of %d test videos (%.1f%%) could not be read at all, more than DATA.MAX_BAD_FRACTION %.2f: the "
+                    "metrics cover the readable ones only (results.json lists the failures with the reason)",
+                    unreadable, total, 100.0 * unreadable / total, max_bad_fraction)
 
 
 def _with_input_normalisation(cfg, model_cfg, checkpoint_path: str):

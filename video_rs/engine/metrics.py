@@ -35,10 +35,11 @@ def mean_class_accuracy(predictions: np.ndarray, labels: np.ndarray, num_classes
     return float(100.0 * (np.diag(matrix)[present] / support[present]).mean())
 
 
-def classification_metrics(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, float]:
-    """top1, top5 and mean-class accuracy (percent) of per-video scores [V, K]."""
+def classification_metrics(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, float | None]:
+    """top1, top5 and mean-class accuracy (percent) of per-video scores [V, K]; None when no video was scored
+    (a 0% would read as a measured result)."""
     if len(labels) == 0:
-        return {"top1": 0.0, "top5": 0.0, "mean_class_acc": 0.0, "num_videos": 0}
+        return {"top1": None, "top5": None, "mean_class_acc": None, "num_videos": 0}
     hits = topk_correct(torch.as_tensor(scores), torch.as_tensor(labels), ks=(1, 5))
     return {
         "top1": 100.0 * hits[1] / len(labels),
