@@ -84,7 +84,7 @@ def train_step(model: nn.Module, micro_batches: Iterable[tuple[torch.Tensor, tor
             with runtime.autocast():
                 logits = model(inputs)
             loss = criterion(logits.float(), labels)
-            state.scaler.scale(loss / accum if accum > 1 else loss).backward()
+            state.scaler.scale(loss / accum).backward()
         outputs.append((loss.detach(), logits.detach(), labels))
     if len(outputs) != accum:
         raise ValueError(f"a step needs TRAIN.GRAD_ACCUM_STEPS = {accum} micro-batches, got {len(outputs)}")
@@ -140,7 +140,7 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
         try:
             outputs, lr = train_step(model, itertools.islice(batches, accum), state, runtime, criterion, cfg)
         except torch.OutOfMemoryError as err:
-            raise _out_of_memory(cfg, loader.batch_size * loader.dataset.clips_per_item) from err
+            raise _out_of_memory(cfg, _micro_batch_clips(loader)) from err
         for loss, logits, labels in outputs:
             nonfinite |= ~torch.isfinite(loss)
             totals += _batch_totals(loss, logits, labels)
@@ -179,6 +179,11 @@ def _check_finite(flag: torch.Tensor, epoch: int, it: int, cfg) -> None:
             f"saved; last good checkpoint: {last[-1] if last else 'none'}. Lower SOLVER.BASE_LR, raise "
             "SOLVER.WARMUP_EPOCHS or set SOLVER.CLIP_GRAD_L2NORM, then resume."
         )
+
+
+def _micro_batch_clips(loader) -> int:
+    """Clips one process holds at once: a loader batch of videos, each giving clips_per_item clips."""
+    return loader.batch_size * loader.dataset.clips_per_item
 
 
 def steps_per_epoch(loader, cfg) -> int:
@@ -229,7 +234,7 @@ def train(cfg) -> dict:
     class_names = getattr(train_loader.dataset, "class_names", None)
     log.info("training %d epochs from epoch %d: %d steps/epoch of %d clips (%d micro-batch(es) of %d per process), "
              "%d processes", cfg.SOLVER.MAX_EPOCH, start_epoch + 1, steps_per_epoch(train_loader, cfg),
-             cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.GRAD_ACCUM_STEPS, train_loader.batch_size * train_loader.dataset.clips_per_item,
+             cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.GRAD_ACCUM_STEPS, _micro_batch_clips(train_loader),
              int(os.environ.get("WORLD_SIZE", 1)))
 
     val_metrics, last_path = {}, None
