@@ -3,6 +3,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pytest
 
 from video_rs.config import load_cfg
@@ -139,3 +140,43 @@ def test_load_split_dispatches_on_the_dataset_kind(ucf_dir):
         load_split(load_cfg(None, ["DATA.PATH_TO_DATA_DIR", ucf_dir, "DATA.SPLIT_ID", "2"]), "ucf101", "train")
     with pytest.raises(AnnotationError, match="not a folder"):
         load_split(load_cfg(None, ["DATA.PATH_TO_DATA_DIR", "/does/not/exist"]), "kinetics", "train")
+
+
+REQUIRED_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".3gp", ".wmv",
+                       ".ivf", ".ogv")
+
+
+def test_folder_datasets_read_every_container_and_name_skipped_files_once(tmp_path, write_test_video, caplog):
+    """Files in .ivf, .flv, .3gp, .ts, .wmv (any case) were skipped without a word."""
+    from video_rs.data.check import check_video
+
+    frames = np.zeros((4, 36, 44, 3), dtype=np.uint8)
+    (tmp_path / "walk").mkdir()
+    names = [f"v{i}{ext.upper() if i % 2 else ext}" for i, ext in enumerate(REQUIRED_EXTENSIONS)]
+    for name in names:  # one H.264 stream under every name: FFmpeg opens by content, as it does for real downloads
+        write_test_video(str(tmp_path / "walk" / name), frames)
+    for junk in ("notes.txt", "thumb.jpg", "labels.csv", ".DS_Store"):
+        write(str(tmp_path / "walk" / junk), "")
+    with caplog.at_level("WARNING", logger="video_rs.data"):
+        videos = read_folder(str(tmp_path), "train", num_classes=1)
+    assert sorted(os.path.basename(p) for p in videos.paths) == sorted(names)
+    assert all(check_video(path, 0, "pyav").ok for path in videos.paths)
+    warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 1 and "skipped 3 file(s)" in warnings[0]
+    assert all(os.path.join("walk", junk) in warnings[0] for junk in ("notes.txt", "thumb.jpg", "labels.csv"))
+    assert ".DS_Store" not in warnings[0]
+
+
+def test_class_name_file_errors_name_the_file(tmp_path):
+    """A classes.txt left in the folder broke later runs with messages that never named it."""
+    classes = write(str(tmp_path / "classes.txt"), "up\ndown\nleft\n")
+    write(str(tmp_path / "run" / "a.mp4"), "")
+    with pytest.raises(AnnotationError, match=re.escape(f"{classes} defines 3 classes but MODEL.NUM_CLASSES = 1")):
+        read_folder(str(tmp_path), "train", num_classes=1)
+    with pytest.raises(AnnotationError, match=re.escape(f"not among the 3 known classes (the names in {classes})")):
+        read_folder(str(tmp_path), "train", num_classes=3)
+    write(str(tmp_path / "train.csv"), "a.mp4 walking\n")
+    with pytest.raises(AnnotationError, match=re.escape(f"from {classes}")):
+        read_kinetics(str(tmp_path), "train", num_classes=3)
+    with pytest.raises(AnnotationError, match=re.escape(f"{classes} defines 3 classes")):
+        read_kinetics(str(tmp_path), "train", num_classes=2)

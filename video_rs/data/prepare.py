@@ -64,6 +64,9 @@ def resize_job(job: tuple) -> tuple[str, str, str | None]:
     try:
         return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf), None
     except Exception as err:  # a corrupt download must not stop the other 240,000
+        partial = f"{dst}.partial.mp4"  # resize_video's half-written output: every re-run would leave it again
+        if os.path.exists(partial):
+            os.remove(partial)
         return dst, "failed", f"{type(err).__name__}: {err}"
 
 
@@ -136,17 +139,31 @@ def read_official_kinetics_csv(path: str) -> list[KineticsRow]:
     return rows
 
 
+# files a downloader leaves next to a clip under the same stem (metadata, thumbnails, subtitles, temp files)
+NOT_VIDEO_EXTENSIONS = (".txt", ".json", ".csv", ".description", ".log", ".jpg", ".jpeg", ".png", ".webp", ".gif",
+                        ".vtt", ".srt", ".ass", ".part", ".ytdl", ".tmp", ".temp", ".md5", ".sha256")
+
+
 def index_videos(folder: str) -> dict[str, str]:
-    """{file stem: path} of every video below `folder` (downloads may be nested per class)."""
+    """{file stem: path} of every video below `folder` (downloads may be nested per class).
+
+    A file with a known video extension wins; any other file of that stem (not metadata, see
+    NOT_VIDEO_EXTENSIONS) is taken too, so a clip in a rarer container is resized (or reported as
+    failed, with FFmpeg's reason) instead of being called missing.
+    """
     from video_rs.data.annotations import VIDEO_EXTENSIONS
 
-    found = {}
+    found, others = {}, {}
     for root, _, files in os.walk(folder):
-        for name in files:
+        for name in sorted(files):
             stem, ext = os.path.splitext(name)
-            if ext.lower() in VIDEO_EXTENSIONS and not name.endswith(".partial.mp4"):
+            if name.endswith(".partial.mp4") or name.startswith("."):
+                continue
+            if ext.lower() in VIDEO_EXTENSIONS:
                 found.setdefault(stem, os.path.join(root, name))
-    return found
+            elif ext.lower() not in NOT_VIDEO_EXTENSIONS:
+                others.setdefault(stem, os.path.join(root, name))
+    return {**others, **found}
 
 
 @dataclass(frozen=True)
