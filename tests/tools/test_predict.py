@@ -91,3 +91,28 @@ def test_overrides_start_at_the_first_config_key(load_tool):
     split = load_tool("predict").split_videos_and_overrides
     assert split(["a.mp4", "clips/B.MP4", "TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"]) == (
         ["a.mp4", "clips/B.MP4"], ["TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"])
+
+
+def test_cli_names_each_unreadable_file_once_without_a_split(load_tool, videos, tmp_path, capsys):
+    """An unreadable file was printed twice: a '(test split)' warning from the data package, then the ERROR line."""
+    import logging
+
+    checkpoint = write_checkpoint(tmp_path / "fixed.pyth", bias=[0.0, math.log(2.0), 0.0])
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"this is not a video" * 100)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    data_logger = logging.getLogger("video_rs.data")  # on the logger itself: seen whatever propagation is set
+    data_logger.addHandler(handler)
+    try:
+        assert load_tool("predict").main(["--checkpoint", checkpoint, str(garbage), videos[0], "--top-k", "1",
+                                          "TEST.NUM_ENSEMBLE_VIEWS", "1"]) == 1
+    finally:
+        data_logger.removeHandler(handler)
+    out, err = capsys.readouterr()
+    printed = (out + err).splitlines() + [record.getMessage() for record in records]
+    assert [line for line in printed if str(garbage) in line] == [line for line in err.splitlines()
+                                                                  if line.startswith(f"{garbage}: ERROR ")]
+    assert len([line for line in printed if str(garbage) in line]) == 1
+    assert not any("split" in line for line in printed)

@@ -121,19 +121,20 @@ def _per_rank(total: int, world: int, key: str) -> int:
     return total // world
 
 
-def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: VideoList | None = None) -> DataLoader:
+def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: VideoList | None = None,
+                 log_bad_videos: bool = True) -> DataLoader:
     """A DataLoader of `(clips uint8 [B, C, T, H, W], labels, video_index, view_index)` batches.
 
     `mode`: "train" (TRAIN.SPLIT, random clips, shuffled, drop_last), "val" (split "val", one centre
     view per video) or "test" (TEST.SPLIT, NUM_ENSEMBLE_VIEWS x NUM_SPATIAL_CROPS views per video).
     `videos` replaces the annotation files (e.g. a list of paths to predict). `output_dir` receives
-    bad_videos.txt.
+    bad_videos.txt. `log_bad_videos=False`: the caller reports unreadable videos itself (no log line, no file).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if videos is None:
         videos = load_videos(cfg, mode)
-    dataset = VideoClipDataset.from_cfg(cfg, mode, videos, output_dir=output_dir)
+    dataset = VideoClipDataset.from_cfg(cfg, mode, videos, output_dir=output_dir, log_bad_videos=log_bad_videos)
     if mode == "train" and cfg.DATA.RANDOM_FLIP and mirrored_classes(videos.class_names):
         logger.warning("DATA.RANDOM_FLIP is on but classes %s are mirror images of each other: a flip swaps "
                        "their labels (set DATA.RANDOM_FLIP False for the synthetic dataset)",

@@ -77,5 +77,6 @@ def _test_views(cfg, paths: list[str]):
     from video_rs.data.annotations import VideoList
     from video_rs.data.loader import build_loader
 
-    loader = build_loader(cfg, "test", videos=VideoList(paths, [0] * len(paths), source="command line"))
+    loader = build_loader(cfg, "test", videos=VideoList(paths, [0] * len(paths), source="command line"),
+                          log_bad_videos=False)  # each unreadable file gets its own ERROR line from the caller
     return loader.dataset, loader
