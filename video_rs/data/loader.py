@@ -100,6 +100,20 @@ def load_videos(cfg, mode: str) -> VideoList:
     return videos
 
 
+def check_test_split(cfg) -> None:
+    """Start-up check of the split the multi-view test reads after training (TEST.ENABLE), so a missing
+    test.csv (or a wrong path prefix) stops the run before the first epoch, not after the last."""
+    if not cfg.TEST.ENABLE or (cfg.TRAIN.EVAL_PERIOD and split_of(cfg, "test") == split_of(cfg, "val")):
+        return  # no test, or the split validation already read
+    try:
+        load_videos(cfg, "test")
+    except AnnotationError as err:
+        kind, split = split_of(cfg, "test")
+        raise AnnotationError(f"{err} (the multi-view test after training reads the {split!r} split of "
+                              f"TEST.DATASET {kind}: TEST.SPLIT names it; TEST.ENABLE False trains without the "
+                              "test)") from err
+
+
 def seed_worker(worker_id: int) -> None:
     """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id).
 

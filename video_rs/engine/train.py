@@ -200,6 +200,7 @@ def seed_everything(seed: int) -> None:
 def train(cfg) -> dict:
     """Train as `cfg` says; returns {"epoch", "val", "checkpoint", "model", "eval_model"}."""
     from video_rs.data import build_loader, check_bad_fraction, read_bad_videos
+    from video_rs.data.loader import check_test_split
     from video_rs.models import build_model
 
     device = select_device(cfg)
@@ -215,6 +216,7 @@ def train(cfg) -> dict:
     model = runtime.place(maybe_sync_batchnorm(model, cfg))
     train_loader = build_loader(cfg, "train", output_dir=cfg.OUTPUT_DIR)
     val_loader = build_loader(cfg, "val", output_dir=cfg.OUTPUT_DIR) if cfg.TRAIN.EVAL_PERIOD else None
+    check_test_split(cfg)  # every split the run reads is checked before the first step
     optimizer = build_optimizer(model, cfg)
     ema = ModelEma(model, decay=cfg.MODEL_EMA.DECAY, dynamic_decay=cfg.MODEL_EMA.DYNAMIC_DECAY) \
         if cfg.MODEL_EMA.ENABLE else None
