@@ -80,6 +80,7 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
             log.warning("the network is rebuilt from %s's own config, not this one (%s)", checkpoint_path,
                         "; ".join(differences))
         class_names = class_names or state.get("class_names")
+        log.info("testing %s; results go to %s", checkpoint_path, cfg.OUTPUT_DIR)
         runtime = Runtime.from_cfg(_with_input_normalisation(cfg, model_cfg, checkpoint_path), device)
     else:
         runtime = Runtime.from_cfg(cfg, device)
@@ -99,6 +100,22 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
     _log_test_metrics(results, cfg.DATA.MAX_BAD_FRACTION)
     log.info("wrote %s (predictions.csv and confusion_matrix.png beside it)", os.path.join(cfg.OUTPUT_DIR, "results.json"))
     return results
+
+
+def with_checkpoint_output_dir(cfg):
+    """`cfg` with OUTPUT_DIR = OUTPUT_DIR/test_<checkpoint name> when TEST.CHECKPOINT_FILE_PATH names one.
+
+    Evaluating a chosen checkpoint (tools/test_net.py) must not overwrite the results.json and
+    predictions.csv of the test that ended training, nor those of another checkpoint's evaluation.
+    """
+    if not cfg.TEST.CHECKPOINT_FILE_PATH:
+        return cfg
+    name = os.path.splitext(os.path.basename(cfg.TEST.CHECKPOINT_FILE_PATH))[0]
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.OUTPUT_DIR = os.path.join(cfg.OUTPUT_DIR, f"test_{name}")
+    cfg.freeze()
+    return cfg
 
 
 def _log_test_metrics(results: dict, max_bad_fraction: float) -> None:
