@@ -119,3 +119,54 @@ def test_command_line_and_class_limit(tmp_path, capsys):
     assert len(open(tmp_path / "cli" / "train.csv").read().splitlines()) == 12 == len(MOTIONS)
     with pytest.raises(ValueError, match="12 motion classes"):
         generate_synthetic_dataset(str(tmp_path / "x"), num_classes=13)
+
+
+SMALL = ["SYNTHETIC.ENABLE", "True", "SYNTHETIC.VIDEOS_PER_CLASS", "[1, 1, 1]", "SYNTHETIC.NUM_FRAMES", "4",
+         "SYNTHETIC.SIZE", "[32, 32]", "MODEL.NUM_CLASSES", "2"]
+
+
+def _tree(root) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(folder, name), root) for folder, _, names in os.walk(root)
+                  for name in names)
+
+
+@pytest.mark.parametrize("layout", [{"walk/a.mp4": b"", "run/b.avi": b""},  # folder-per-class: no train.csv
+                                    {"ucfTrainTestlist/classInd.txt": b"1 Walk\n", "Walk/v_Walk_g01_c01.avi": b""},
+                                    {"classes.txt": b"up\ndown\n"}])
+def test_synthetic_data_is_never_written_into_a_folder_holding_other_data(tmp_path, layout, capsys):
+    """SYNTHETIC.ENABLE generated into a user's folder (and left a classes.txt that broke later runs)."""
+    from video_rs.config import load_cfg
+    from video_rs.config.cli import run_tool
+    from video_rs.data.synthetic import ensure_synthetic_dataset
+
+    root = tmp_path / "mine"
+    for name, content in layout.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    before = _tree(root)
+    cfg = load_cfg(None, SMALL + ["DATA.PATH_TO_DATA_DIR", str(root)])
+    assert run_tool(ensure_synthetic_dataset, cfg) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: SYNTHETIC.ENABLE would generate") and f"{root} already" in err[0]
+    assert "SYNTHETIC.ENABLE False" in err[0]
+    assert _tree(root) == before
+    with pytest.raises(FileExistsError, match="not a synthetic dataset folder"):
+        main(["--out", str(root), "--num-classes", "2", "--videos-per-class", "1", "0", "0", "--num-frames", "4"])
+    assert _tree(root) == before
+
+
+def test_synthetic_data_goes_into_a_new_or_its_own_folder(tmp_path):
+    from video_rs.config import load_cfg
+    from video_rs.data.synthetic import ensure_synthetic_dataset
+
+    root = tmp_path / "demo"
+    cfg = load_cfg(None, SMALL + ["DATA.PATH_TO_DATA_DIR", str(root)])
+    ensure_synthetic_dataset(cfg)
+    made = _tree(root)
+    assert "train.csv" in made and ".video_rs_synthetic" in made
+    os.remove(root / "train.csv")  # an interrupted generation: the folder is still the writer's own
+    ensure_synthetic_dataset(cfg)
+    assert _tree(root) == made
+    (tmp_path / "empty").mkdir()
+    ensure_synthetic_dataset(load_cfg(None, SMALL + ["DATA.PATH_TO_DATA_DIR", str(tmp_path / "empty")]))
+    assert os.path.isfile(tmp_path / "empty" / "train.csv")

@@ -79,7 +79,7 @@ _C.DATA.TRAIN_CROP_NUM_SPATIAL = 1  # S: augmented copies of each decoded clip (
 
 # ----------------------------------------------------------------------------- synthetic data
 _C.SYNTHETIC = CfgNode()
-_C.SYNTHETIC.ENABLE = False  # generate the procedural motion dataset into DATA.PATH_TO_DATA_DIR if missing
+_C.SYNTHETIC.ENABLE = False  # generate the procedural motion dataset into DATA.PATH_TO_DATA_DIR if missing (new folder)
 _C.SYNTHETIC.VIDEOS_PER_CLASS = [24, 6, 6]  # train / val / test videos per class
 _C.SYNTHETIC.NUM_FRAMES = 48  # frames per generated video
 _C.SYNTHETIC.SIZE = [64, 80]  # height, width of generated videos

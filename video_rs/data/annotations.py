@@ -277,14 +277,14 @@ def read_folder(data_dir: str, split: str, *, num_classes: int | None = None, cl
                 skipped.append(os.path.join(class_name, file_name))
     if not paths:
         raise AnnotationError(f"{root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) in its class folders"
-                              + (f"; skipped {_some(skipped)}" if skipped else ""))
+                              + (f"; skipped {name_a_few(skipped)}" if skipped else ""))
     if skipped:
         logger.warning("%s: skipped %d file(s) whose extension is not a video's (%s): %s", root, len(skipped),
-                       " ".join(VIDEO_EXTENSIONS), _some(skipped))
+                       " ".join(VIDEO_EXTENSIONS), name_a_few(skipped))
     return VideoList(paths, labels, names, source=root)
 
 
-def _some(names: Sequence[str], shown: int = 5) -> str:
+def name_a_few(names: Sequence[str], shown: int = 5) -> str:
     """'a, b, c and 7 more': a few names of a long list, for one-line messages."""
     more = len(names) - shown
     return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
