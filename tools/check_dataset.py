@@ -16,6 +16,7 @@ from video_rs.config.cli import config_parser, parse_config_args, run_tool
 from video_rs.data.annotations import load_split
 from video_rs.data.check import check_videos, format_summary, summarise, write_clean_csv
 from video_rs.data.loader import split_of
+from video_rs.data.progress import progress
 from video_rs.data.synthetic import ensure_synthetic_dataset
 
 
@@ -31,14 +32,6 @@ def parse_args(argv=None):
     return parse_config_args(parser, argv)
 
 
-def _progress(desc: str):
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return lambda iterable, total: tqdm(iterable, total=total, desc=desc, dynamic_ncols=True)
-
-
 def main(argv=None) -> int:
     args, cfg = parse_args(argv)
     ensure_synthetic_dataset(cfg)
@@ -46,7 +39,8 @@ def main(argv=None) -> int:
     reports, any_bad = [], False
     for kind, split in dict.fromkeys(split_of(cfg, mode) for mode in args.splits):  # TEST.SPLIT may be "val"
         videos = load_split(cfg, kind, split)
-        checks = check_videos(videos, backend, workers=args.workers, progress=_progress(split))
+        checks = check_videos(videos, backend, workers=args.workers,
+                              progress=lambda iterable, total: progress(iterable, total=total, desc=f"check {split}"))
         summary = summarise(split, checks, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
                             target_fps=cfg.DATA.TARGET_FPS)
         print(format_summary(summary))

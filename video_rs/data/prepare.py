@@ -15,7 +15,6 @@ import csv
 import glob
 import os
 import shutil
-import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Iterable
 
 from video_rs.data.check import check_video
 from video_rs.data.encode import VideoWriter
+from video_rs.data.progress import progress
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -70,21 +70,12 @@ def resize_job(job: tuple) -> tuple[str, str, str | None]:
         return dst, "failed", f"{type(err).__name__}: {err}"
 
 
-def _progress(iterable, total):
-    """A tqdm bar on a terminal; plain iteration in logs and tests."""
-    if not sys.stderr.isatty():
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, dynamic_ncols=True)
-
-
 def resize_all(jobs: list[tuple], workers: int) -> tuple[Counter, dict[str, str]]:
     """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error})."""
     counts, failed = Counter(), {}
 
     def collect(results):
-        for dst, status, error in _progress(results, len(jobs)):
+        for dst, status, error in progress(results, total=len(jobs), desc="resize"):
             counts[status] += 1
             if status == "failed":
                 failed[dst] = error

@@ -43,12 +43,11 @@ def get_logger() -> logging.Logger:
 
 
 def progress(iterable: Iterable, *, total: int | None = None, desc: str = "") -> Iterable:
-    """A tqdm bar on rank 0 when stderr is a terminal; the bare iterable otherwise (CI, logs, ranks > 0)."""
-    if not (is_main_process() and sys.stderr.isatty()):
-        return iterable
-    from tqdm import tqdm
+    """On rank 0, a tqdm bar when stderr is a terminal, else a progress line every 30 s (nohup, SLURM);
+    the bare iterable on other ranks."""
+    from video_rs.data.progress import progress as report_progress
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+    return report_progress(iterable, total=total, desc=desc, enabled=is_main_process(), leave=False)
 
 
 class MetricsWriter:
