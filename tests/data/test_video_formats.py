@@ -4,6 +4,7 @@ streams, WebM without a duration, phone rotation, variable frame rate, HEVC, AV1
 Frame i of every backend must be frame i of a full sequential decode (`decode_sequential`), which in
 turn must show the i-th frame written, upright.
 """
+import json
 import logging
 
 import numpy as np
@@ -133,3 +134,68 @@ def test_decode_sequential_clamps_and_reports_unreadable_files(index_video, fram
     (tmp_path / "bad.mp4").write_bytes(b"\x00" * 1000)
     with pytest.raises(DecodeError):
         decode_sequential(str(tmp_path / "bad.mp4"), [0])
+
+
+@pytest.mark.parametrize("name", ["mp4_rotated_90", "mkv_vfr_header_rate_wrong", "avi_mpeg4_bframes"])
+def test_prepared_copies_keep_every_frame_upright_without_a_rotation_flag(format_video, tmp_path, name):
+    """datasets/prepare_*.py re-encode through `resize_video`: the copy shows the same frames the decoders
+    give for the original, the right way up, at the same rate, and carries no rotation of its own."""
+    import av
+
+    from video_rs.data.prepare import resize_video
+
+    case, source = FORMAT_CASES[name], format_video(name)
+    copy = str(tmp_path / "copy.mp4")
+    assert resize_video(source, copy, short_side=64) == "done"
+    with av.open(copy) as container:
+        assert next(container.decode(video=0)).rotation == 0
+    with open_video(copy, "pyav") as video, open_video(source, "pyav") as original:
+        assert video.info.rotation == 0 and (video.info.height, video.info.width) == (original.info.height,
+                                                                                     original.info.width)
+        assert video.num_frames == case.frames and video.fps == pytest.approx(original.fps, rel=1e-3)
+        shown = [format_frame_number(upright(frame, (360 - case.rotation) % 360)) for frame in video.get(range(case.frames))]
+    assert shown == list(range(case.frames))
+
+
+def _dataset(tmp_path, paths):
+    """A Kinetics-layout folder whose train.csv lists `paths` (absolute), all of class 0."""
+    (tmp_path / "train.csv").write_text("".join(f"{path} 0\n" for path in paths))
+    return ["--workers", "1", "--splits", "train", "DATA.PATH_TO_DATA_DIR", str(tmp_path), "MODEL.NUM_CLASSES", "1"]
+
+
+def test_check_dataset_counts_rotated_videos(format_video, tmp_path, load_script, capsys):
+    paths = [format_video(name) for name in ("mp4_rotated_90", "mp4_rotated_270", "avi_h264")]
+    report = str(tmp_path / "report.json")
+    assert load_script("tools/check_dataset.py").main(_dataset(tmp_path, paths) + ["--json", report]) == 0
+    assert "rotated: 2 videos carry a rotation flag (270 degrees: 1, 90 degrees: 1); decoded upright" in \
+        capsys.readouterr().out
+    assert json.load(open(report))["splits"][0]["stats"]["rotated"] == {"videos": 2, "270": 1, "90": 1}
+
+
+def test_verify_frames_lists_videos_whose_seeks_return_wrong_frames(format_video, tmp_path, load_script, capsys,
+                                                                    monkeypatch):
+    """decord seeks to wrong frames in AVI with B-frames: let it serve one (as a decoder without this package's
+    routing would) and --verify-frames must name the file and the fix; with the routing, all frames agree."""
+    from video_rs.data import decoders
+
+    paths = [format_video("avi_mpeg4_bframes"), format_video("mp4_rotated_90"), format_video("mpg_mpeg2_program_stream")]
+    tool = load_script("tools/check_dataset.py")
+    argv = _dataset(tmp_path, paths) + ["--backend", "decord", "--verify-frames", "all"]
+    assert tool.main(argv) == 0
+    assert "[train] frames: 3 videos seek-checked with decord against a sequential decode: 0 return wrong frames" in \
+        capsys.readouterr().out
+    monkeypatch.setitem(decoders.DECORD_EXACT, "mpeg4", ("avi",))
+    assert tool.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "1 return wrong frames" in out and f"WRONG FRAMES {paths[0]}: frames" in out
+    assert "re-encode these videos with datasets/prepare_*.py" in out
+
+
+def test_verify_frames_takes_a_count_or_all(format_video, tmp_path, load_script, capsys):
+    tool = load_script("tools/check_dataset.py")
+    argv = _dataset(tmp_path, [format_video("avi_h264"), format_video("mp4_hevc")])
+    assert tool.main(argv + ["--verify-frames", "1"]) == 0
+    assert "1 videos seek-checked with" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        tool.main(argv + ["--verify-frames", "some"])
+    assert exited.value.code == 2 and "--verify-frames takes a positive number" in capsys.readouterr().err
