@@ -199,3 +199,16 @@ def test_verify_frames_takes_a_count_or_all(format_video, tmp_path, load_script,
     with pytest.raises(SystemExit) as exited:
         tool.main(argv + ["--verify-frames", "some"])
     assert exited.value.code == 2 and "--verify-frames takes a positive number" in capsys.readouterr().err
+
+
+def test_decord_reasons_keep_what_is_wrong(format_video):
+    """decord's messages start with a time, a source file and a failed assertion; the reason keeps the end."""
+    import decord
+
+    from video_rs.data.decoders import _short_reason
+
+    path = format_video("mp4_av1")
+    with pytest.raises(Exception) as caught:
+        decord.VideoReader(path)
+    reason = _short_reason(caught.value, path)
+    assert "cannot find video stream" in reason and ".cc:" not in reason and "Check failed" not in reason

@@ -188,7 +188,8 @@ class _PyAVVideo:
         self._open()
         try:
             stream = self._stream
-            packet_pts = [packet.pts for packet in self._container.demux(stream) if packet.size]
+            # frames an edit list cuts are decoded for reference but never shown: not frames of the video
+            packet_pts = [packet.pts for packet in self._container.demux(stream) if packet.size and not packet.is_discard]
             self.num_frames = len(packet_pts)
             if self.num_frames <= 0:
                 raise DecodeError(path, "no video frames")
@@ -322,8 +323,11 @@ class _DecordVideo:
         self.path = path
         self._reader = None
         self._pyav: _PyAVVideo | None = None
-        codec, kinds = _probe(path)
-        if not set(kinds) & set(DECORD_EXACT.get(codec, ())):
+        try:
+            codec, kinds = _probe(path)
+        except DecodeError as err:  # PyAV cannot read the header: decord may still
+            codec, kinds, unreadable = None, (), err
+        if codec is not None and not set(kinds) & set(DECORD_EXACT.get(codec, ())):
             self._pyav = _PyAVVideo(path)
             _warn_once(f"{codec} in {kinds[0]}", "decord does not decode %s in %s files frame-exactly (e.g. %s): "
                        "these are decoded with PyAV", codec, kinds[0], path)
@@ -331,6 +335,8 @@ class _DecordVideo:
             try:
                 self._open_decord()
             except Exception as err:
+                if codec is None:
+                    raise unreadable from None
                 self._pyav = self._fall_back(f"cannot open: {_short_reason(err, path)}", retryable=False)
         video = self._pyav or self
         self.num_frames, self.fps = video.num_frames, video.fps
@@ -396,10 +402,14 @@ def _probe(path: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _first_frame_rotation(path: str) -> int:
+    """Rotation of a file decord reads (decord applies it without saying so); 0 where PyAV cannot tell."""
     av = _import_av()
-    with av.open(path, metadata_errors="ignore") as container:
-        stream = container.streams.video[0]
-        return frame_rotation(next(container.decode(stream)), stream)
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            return frame_rotation(next(container.decode(stream)), stream)
+    except Exception:  # noqa: BLE001 - decord read this file; its rotation is unknown, not an error
+        return 0
 
 
 def open_video(path: str, backend: str):
