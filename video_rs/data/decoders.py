@@ -329,8 +329,9 @@ class _DecordVideo:
             codec, kinds, unreadable = None, (), err
         if codec is not None and not set(kinds) & set(DECORD_EXACT.get(codec, ())):
             self._pyav = _PyAVVideo(path)
-            _warn_once(f"{codec} in {kinds[0]}", "decord does not decode %s in %s files frame-exactly (e.g. %s): "
-                       "these are decoded with PyAV", codec, kinds[0], path)
+            kind = f"{codec} in {os.path.splitext(path)[1].lower() or kinds[0]}"
+            _warn_once(kind, "decord does not decode %s files frame-exactly (e.g. %s): these are decoded with PyAV",
+                       kind, path)
         else:
             try:
                 self._open_decord()
