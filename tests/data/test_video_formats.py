@@ -205,10 +205,10 @@ def test_decord_reasons_keep_what_is_wrong(format_video):
     """decord's messages start with a time, a source file and a failed assertion; the reason keeps the end."""
     import decord
 
-    from video_rs.data.decoders import _short_reason
+    from video_rs.data.video_file import short_reason
 
     path = format_video("mp4_av1")
     with pytest.raises(Exception) as caught:
         decord.VideoReader(path)
-    reason = _short_reason(caught.value, path)
+    reason = short_reason(caught.value, path)
     assert "cannot find video stream" in reason and ".cc:" not in reason and "Check failed" not in reason
