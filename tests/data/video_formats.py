@@ -54,6 +54,7 @@ class FormatCase:
     container_options: dict = field(default_factory=dict)
     codec_tag: str | None = None
     rotation: int = 0  # degrees clockwise for display (what a phone's `rotate` tag says)
+    rotate_tag: bool = False  # rotation as a `rotate` metadata tag (older tools) instead of a display matrix
     pts_steps: tuple = ()  # variable frame rate: pts increments (in 1/25 s) cycled over the frames
     fps: float = 25.0  # the rate the backends must report
 
@@ -69,6 +70,7 @@ FORMAT_CASES = {
     "mp4_rotated_90": FormatCase("rot90.mp4", "libx264", 40, _X264, rotation=90),
     "mp4_rotated_180": FormatCase("rot180.mp4", "libx264", 40, _X264, rotation=180),
     "mp4_rotated_270": FormatCase("rot270.mp4", "libx264", 40, _X264, rotation=270),
+    "mkv_rotate_tag_90": FormatCase("rot90_tag.mkv", "libx264", 40, _X264, rotation=90, rotate_tag=True),
     # the header says 25 fps; the frames are 1 and 3 ticks apart, so they span twice as long
     "mkv_vfr_header_rate_wrong": FormatCase("vfr.mkv", "libx264", 50, _X264, pts_steps=(1, 3), fps=49 / (97 / 25)),
     "mp4_hevc": FormatCase("hevc.mp4", "libx265", 40, {"crf": "10", "g": "12",
@@ -99,8 +101,10 @@ def write_format_case(path: str, case: FormatCase) -> str:
         stream.width, stream.height, stream.pix_fmt, stream.options = width, height, "yuv420p", dict(options)
         if case.codec_tag:
             stream.codec_context.codec_tag = case.codec_tag
-        if case.rotation:
-            stream.set_display_rotation(-case.rotation)  # PyAV takes counter-clockwise degrees
+        if case.rotation and case.rotate_tag:
+            stream.metadata["rotate"] = str(case.rotation)
+        elif case.rotation:
+            stream.set_display_rotation(-case.rotation)  # PyAV takes counter-clockwise degrees (MP4: the tkhd matrix)
         for number in range(case.frames):
             frame = av.VideoFrame.from_ndarray(format_pattern(number), format="rgb24")
             frame.pts, frame.time_base = int(pts[number]), Fraction(1, 25)

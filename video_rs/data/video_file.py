@@ -113,7 +113,8 @@ def frame_rotation(frame, stream=None) -> int:
     counter_clockwise = frame.rotation or 0
     if counter_clockwise:
         return int(round(-counter_clockwise / 90)) % 4 * 90
-    tag = (stream.metadata.get("rotate") if stream is not None else None) or "0"
+    tags = {key.lower(): value for key, value in (stream.metadata.items() if stream is not None else ())}
+    tag = tags.get("rotate") or "0"  # Matroska files carry it as ROTATE
     try:
         return int(round(float(tag) / 90)) % 4 * 90
     except ValueError:
