@@ -216,12 +216,12 @@ def test_decord_reasons_keep_what_is_wrong(format_video):
 
 @pytest.mark.parametrize("name", CASES)
 def test_pyav_seeks_where_timestamps_are_trusted_and_counts_elsewhere(format_video, name):
-    """The fast path stays: MP4, MKV/WebM and IVF keep their timestamp index through seeks (none fell back
-    to counting from the start); AVI and MPEG-PS are counted from the start."""
+    """The fast path stays: MP4/MOV, MKV/WebM and IVF keep their timestamp index through seeks (none fell
+    back to counting from the start); AVI, MPEG-PS/TS, FLV and WMV are counted from the start."""
     path = format_video(name)
     frames = FORMAT_CASES[name].frames
     with open_video(path, "pyav") as video:
         for indices in ([frames - 3], [frames // 2, frames // 2 + 1], [5]):
             video.get(indices)
         seeks = video.video._index_of_pts is not None
-    assert seeks == (not path.endswith((".avi", ".mpg")))
+    assert seeks == path.endswith((".mp4", ".mov", ".mkv", ".webm", ".ivf"))

@@ -57,6 +57,7 @@ class FormatCase:
     rotate_tag: bool = False  # rotation as a `rotate` metadata tag (older tools) instead of a display matrix
     pts_steps: tuple = ()  # variable frame rate: pts increments (in 1/25 s) cycled over the frames
     fps: float = 25.0  # the rate the backends must report
+    pix_fmt: str = "yuv420p"
 
 
 _X264 = {"crf": "10", "g": "12", "bf": "3", "threads": "1"}
@@ -73,6 +74,12 @@ FORMAT_CASES = {
     "mkv_rotate_tag_90": FormatCase("rot90_tag.mkv", "libx264", 40, _X264, rotation=90, rotate_tag=True),
     # the header says 25 fps; the frames are 1 and 3 ticks apart, so they span twice as long
     "mkv_vfr_header_rate_wrong": FormatCase("vfr.mkv", "libx264", 50, _X264, pts_steps=(1, 3), fps=49 / (97 / 25)),
+    "ts_h264": FormatCase("h264.ts", "libx264", 60, _X264),
+    "flv_h264": FormatCase("h264.flv", "libx264", 60, _X264),
+    "mp4_mpeg4_bframes": FormatCase("mpeg4.mp4", "mpeg4", 60, {"bf": "2", "g": "12", "qscale": "3"}),
+    "avi_mjpeg": FormatCase("mjpeg.avi", "mjpeg", 40, {"qscale": "2"}, pix_fmt="yuvj420p"),
+    "wmv_wmv2": FormatCase("wmv2.wmv", "wmv2", 40, {"qscale": "2", "g": "12"}),
+    "mov_prores_10bit": FormatCase("prores.mov", "prores_ks", 30, {"profile": "1"}, pix_fmt="yuv422p10le"),
     "mp4_hevc": FormatCase("hevc.mp4", "libx265", 40, {"crf": "10", "g": "12",
                            "x265-params": "log-level=none:pools=1:frame-threads=1"}),
     "mp4_av1": FormatCase("av1.mp4", "av1", 40, {}),
@@ -98,7 +105,7 @@ def write_format_case(path: str, case: FormatCase) -> str:
         if case.pts_steps else np.arange(case.frames)
     with av.open(path, "w", format=case.container_format, options=case.container_options) as container:
         stream = container.add_stream(encoder, rate=25)
-        stream.width, stream.height, stream.pix_fmt, stream.options = width, height, "yuv420p", dict(options)
+        stream.width, stream.height, stream.pix_fmt, stream.options = width, height, case.pix_fmt, dict(options)
         if case.codec_tag:
             stream.codec_context.codec_tag = case.codec_tag
         if case.rotation and case.rotate_tag:
