@@ -201,17 +201,20 @@ def test_verify_frames_takes_a_count_or_all(format_video, tmp_path, load_script,
     assert exited.value.code == 2 and "--verify-frames takes a positive number" in capsys.readouterr().err
 
 
-def test_decord_reasons_keep_what_is_wrong(format_video):
+def test_decord_reasons_keep_what_is_wrong(format_video, tmp_path, index_frames, write_test_video):
     """decord's messages start with a time, a source file and a failed assertion; the reason keeps the end."""
     import decord
 
     from video_rs.data.video_file import short_reason
 
-    path = format_video("mp4_av1")
-    with pytest.raises(Exception) as caught:
-        decord.VideoReader(path)
-    reason = short_reason(caught.value, path)
-    assert "cannot find video stream" in reason and ".cc:" not in reason and "Check failed" not in reason
+    cut = tmp_path / "cut.mp4"
+    data = open(write_test_video(str(tmp_path / "whole.mp4"), index_frames(60), crf=4, faststart=True), "rb").read()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    for path, what in ((format_video("mp4_av1"), "cannot find video stream"), (str(cut), "buffer source")):
+        with pytest.raises(Exception) as caught:
+            decord.VideoReader(path)
+        reason = short_reason(caught.value, path)
+        assert what in reason and ".cc:" not in reason and "Check failed" not in reason, reason
 
 
 @pytest.mark.parametrize("name", CASES)

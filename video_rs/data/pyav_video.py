@@ -29,13 +29,17 @@ class PyAVVideo:
             stream = self._stream
             # frames an edit list cuts are decoded for reference but never shown: not frames of the video
             packet_pts = [packet.pts for packet in self._container.demux(stream) if packet.size and not packet.is_discard]
-            self.num_frames = len(packet_pts)
-            if self.num_frames <= 0:
+            self._present = len(packet_pts)  # frames the file holds
+            if self._present <= 0:
                 raise DecodeError(path, "no video frames")
+            announced = int(stream.frames or 0)
+            # a header announcing clearly more frames than the file holds: a cut download. Its count is kept,
+            # so clips from the missing part fail (and check_dataset's last-frame check) instead of repeating
+            self.num_frames = announced if announced - self._present > self._tolerance(announced) else self._present
             known = None not in packet_pts
             frame_pts = sorted(packet_pts) if known else []
             seconds = (frame_pts[-1] - frame_pts[0]) * float(stream.time_base) if known and stream.time_base else None
-            self.fps = consistent_fps(stream.average_rate or stream.guessed_rate, self.num_frames, seconds)
+            self.fps = consistent_fps(stream.average_rate or stream.guessed_rate, self._present, seconds)
             seekable = (set(container_kinds(self._container)) & set(SEEKABLE_FORMATS) and known
                         and len(set(frame_pts)) == len(frame_pts))
             self._index_of_pts = {pts: i for i, pts in enumerate(frame_pts)} if seekable else None
@@ -74,8 +78,15 @@ class PyAVVideo:
         height, width = self._size[::-1] if self.rotation in (90, 270) else self._size
         return VideoInfo(self.num_frames, self.fps, height, width, self.rotation)
 
+    def _tolerance(self, num_frames: int) -> float:
+        return max(2, self.TAIL_TOLERANCE * num_frames)
+
     def get(self, indices: Sequence[int]) -> np.ndarray:
         wanted, inverse = np.unique(clamp_indices(indices, self.num_frames), return_inverse=True)
+        if wanted[-1] - (self._present - 1) > self._tolerance(self.num_frames):
+            raise DecodeError(self.path, f"frames {wanted[0]}..{wanted[-1]}: the file holds {self._present} of the "
+                              f"{self.num_frames} frames its header announces (truncated file?)", retryable=True)
+        wanted = np.minimum(wanted, self._present - 1)
         try:
             frames = self._decode_sorted(wanted.tolist())
         except DecodeError:
@@ -101,7 +112,7 @@ class PyAVVideo:
         if self._last is None:
             raise DecodeError(self.path, f"no frame could be decoded from frame {wanted[0]} on", retryable=wanted[0] > 0)
         shortfall = wanted[-1] - (self._next_index - 1)
-        if shortfall > max(2, self.TAIL_TOLERANCE * self.num_frames):
+        if shortfall > self._tolerance(self.num_frames):
             raise DecodeError(self.path, f"stream ends at frame {self._next_index - 1} of the {self.num_frames} "
                               "its header announces (truncated file?)", retryable=True)
         tail = self._to_array(self._last)

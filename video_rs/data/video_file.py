@@ -65,6 +65,7 @@ def consistent_fps(header, num_frames: int, seconds_spanned: float | None) -> fl
 
 
 _LOG_PREFIX = re.compile(r"^\[\d\d:\d\d:\d\d\]\s+\S+:\d+:\s*")  # decord: "[12:00:00] src/file.cc:151: "
+_FAILED_CHECK = re.compile(r"^Check failed: .*?\(\S+ vs\. \S+\)\s*(ERROR\s+)?")  # "Check failed: x >= 0 (-1 vs. 0) "
 
 
 def short_reason(err: BaseException, path: str = "") -> str:
@@ -73,8 +74,7 @@ def short_reason(err: BaseException, path: str = "") -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     text = next((line for line in lines if not line.startswith(("[bt]", "Stack trace"))), type(err).__name__)
     text = _LOG_PREFIX.sub("", text)
-    if "ERROR " in text:  # "Check failed: st_nb >= 0 (-1 vs. 0) ERROR cannot find video stream ..."
-        text = text.rsplit("ERROR ", 1)[1]
+    text = _FAILED_CHECK.sub("", text) or text
     if path:
         text = text.replace(f"[{path}] ", "").replace(f"'{path}'", "the file").replace(path, "the file")
     if len(text) > 300:
