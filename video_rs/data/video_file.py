@@ -96,9 +96,10 @@ def clamp_indices(indices: Sequence[int], num_frames: int) -> np.ndarray:
 
 
 def import_av():
+    """PyAV, imported on first use. Its default log level (None) already drops FFmpeg's own lines (errors
+    still raise); a level set on purpose (av.logging routes to Python logging) is left alone."""
     import av
 
-    av.logging.set_level(None)  # PyAV's default: FFmpeg's own lines are dropped, errors still raise
     return av
 
 
