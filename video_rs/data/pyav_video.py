@@ -27,8 +27,7 @@ class PyAVVideo:
         self._open()
         try:
             stream = self._stream
-            # frames an edit list cuts are decoded for reference but never shown: not frames of the video
-            packet_pts = [packet.pts for packet in self._container.demux(stream) if packet.size and not packet.is_discard]
+            packet_pts = self._list_frames()
             self._present = len(packet_pts)  # frames the file holds
             if self._present <= 0:
                 raise DecodeError(path, "no video frames")
@@ -55,6 +54,20 @@ class PyAVVideo:
         self._frames: Iterator | None = None  # (index, frame) of the decoding in progress
         self._next_index = 0  # index of the frame `_frames` yields next
         self._last = None  # the last frame it yielded
+
+    def _list_frames(self) -> list:
+        """Presentation timestamps of the frames, in file order, from one pass of the demuxer (no decoding).
+        A read error ends the list where it happens (damaged tail): the frames before it stay readable."""
+        packet_pts = []
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size and not packet.is_discard:  # an edit list's cut frames are decoded, never shown
+                    packet_pts.append(packet.pts)
+        except Exception as err:
+            if not packet_pts:
+                raise
+            logger.debug("%s: demuxing stopped after %d frames: %s", self.path, len(packet_pts), err)
+        return packet_pts
 
     def _open(self) -> None:
         av = import_av()
