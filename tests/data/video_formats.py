@@ -58,6 +58,12 @@ class FormatCase:
     pts_steps: tuple = ()  # variable frame rate: pts increments (in 1/25 s) cycled over the frames
     fps: float = 25.0  # the rate the backends must report
     pix_fmt: str = "yuv420p"
+    hidden: int = 0  # the first frames written with negative timestamps: an MP4 edit list hides them
+
+    @property
+    def shown(self) -> list[int]:
+        """The numbers of the frames a player shows, in order (frame i of the video shows shown[i])."""
+        return list(range(self.hidden, self.frames))
 
 
 _X264 = {"crf": "10", "g": "12", "bf": "3", "threads": "1"}
@@ -74,6 +80,8 @@ FORMAT_CASES = {
     "mkv_rotate_tag_90": FormatCase("rot90_tag.mkv", "libx264", 40, _X264, rotation=90, rotate_tag=True),
     # the header says 25 fps; the frames are 1 and 3 ticks apart, so they span twice as long
     "mkv_vfr_header_rate_wrong": FormatCase("vfr.mkv", "libx264", 50, _X264, pts_steps=(1, 3), fps=49 / (97 / 25)),
+    # what `ffmpeg -ss ... -c copy` writes: the stored frames before the cut stay, an edit list hides them
+    "mp4_edit_list_cut": FormatCase("cut.mp4", "libx264", 40, _X264, hidden=4),
     "ts_h264": FormatCase("h264.ts", "libx264", 60, _X264),
     "flv_h264": FormatCase("h264.flv", "libx264", 60, _X264),
     "mp4_mpeg4_bframes": FormatCase("mpeg4.mp4", "mpeg4", 60, {"bf": "2", "g": "12", "qscale": "3"}),
@@ -102,7 +110,7 @@ def write_format_case(path: str, case: FormatCase) -> str:
         pytest.skip(f"this PyAV build has no {encoder} encoder")
     height, width = FORMAT_SIZE
     pts = np.cumsum((0,) + tuple(case.pts_steps[k % len(case.pts_steps)] for k in range(case.frames - 1))) \
-        if case.pts_steps else np.arange(case.frames)
+        if case.pts_steps else np.arange(case.frames) - case.hidden
     with av.open(path, "w", format=case.container_format, options=case.container_options) as container:
         stream = container.add_stream(encoder, rate=25)
         stream.width, stream.height, stream.pix_fmt, stream.options = width, height, case.pix_fmt, dict(options)

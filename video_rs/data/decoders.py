@@ -19,9 +19,10 @@ How each backend keeps it:
   whose timestamps are in decode order; MPEG-PS/TS, whose seeks land off the frame grid; any other
   container), and whenever a seek lands somewhere unexpected, frames are counted from the start;
   the position is kept, so later requests further on continue instead of starting again.
-- decord is used where it is frame-exact: H.264 in MP4/MOV/Matroska. Other codecs and containers
-  (it misplaces frames after a seek in AVI, MPEG-PS and HEVC, and cannot open AV1 or WebM without a
-  duration) and files decord fails on are decoded with PyAV, with one warning.
+- decord is used where it is frame-exact: H.264 in MP4/MOV/Matroska without an edit list that hides
+  frames. Other codecs and containers (it misplaces frames after a seek in AVI, MPEG-PS and HEVC,
+  numbers hidden frames, and cannot open AV1 or WebM without a duration) and files decord fails on
+  are decoded with PyAV, with one warning per kind of file (or per file, for failures).
 
 FFmpeg's own log lines are silenced in both libraries; a failure is reported once, by the caller.
 The PyAV backend and the sequential reference live in `pyav_video`, the shared types in `video_file`.
@@ -67,19 +68,18 @@ class _DecordVideo:
         self._reader = None
         self._pyav: PyAVVideo | None = None
         try:
-            codec, kinds = _probe(path)
+            not_for_decord = _not_for_decord(path)
         except DecodeError as err:  # PyAV cannot read the header: decord may still
-            codec, kinds, unreadable = None, (), err
-        if codec is not None and not set(kinds) & set(DECORD_EXACT.get(codec, ())):
+            not_for_decord, unreadable = None, err
+        if not_for_decord:
             self._pyav = PyAVVideo(path)
-            kind = f"{codec} in {os.path.splitext(path)[1].lower() or kinds[0]}"
-            _warn_once(kind, "decord does not decode %s files frame-exactly (e.g. %s): these are decoded with PyAV",
-                       kind, path)
+            _warn_once(not_for_decord, "decord does not decode %s frame-exactly (e.g. %s): these are decoded with "
+                       "PyAV", not_for_decord, path)
         else:
             try:
                 self._open_decord()
             except Exception as err:
-                if codec is None:
+                if not_for_decord is None:
                     raise unreadable from None
                 self._pyav = self._fall_back(f"cannot open: {short_reason(err, path)}", retryable=False)
         video = self._pyav or self
@@ -131,14 +131,23 @@ class _DecordVideo:
             self._pyav.close()
 
 
-def _probe(path: str) -> tuple[str, tuple[str, ...]]:
-    """(codec name, container kinds) of the first video stream, from the header."""
+def _not_for_decord(path: str) -> str:
+    """Which kind of file `path` is, when decord is not frame-exact on it ("hevc in .mp4 files", "...
+    with an edit list"); "" when decord serves it. From the header: no decoding."""
     av = import_av()
     try:
         with av.open(path, metadata_errors="ignore") as container:
             if not container.streams.video:
                 raise DecodeError(path, "no video stream")
-            return container.streams.video[0].codec_context.name, container_kinds(container)
+            stream = container.streams.video[0]
+            codec, kinds = stream.codec_context.name, container_kinds(container)
+            kind = f"{codec} in {os.path.splitext(path)[1].lower() or kinds[0]} files"
+            if not set(kinds) & set(DECORD_EXACT.get(codec, ())):
+                return kind
+            # an edit list that hides frames (a cut made without re-encoding): decord numbers hidden frames too
+            if any(entry.is_discard for entry in stream.index_entries):
+                return f"{kind} with an edit list"
+            return ""
     except DecodeError:
         raise
     except Exception as err:

@@ -27,14 +27,15 @@ class PyAVVideo:
         self._open()
         try:
             stream = self._stream
-            packet_pts = self._list_frames()
+            packet_pts, stored = self._list_frames()
             self._present = len(packet_pts)  # frames the file holds
             if self._present <= 0:
                 raise DecodeError(path, "no video frames")
-            announced = int(stream.frames or 0)
-            # a header announcing clearly more frames than the file holds: a cut download. Its count is kept,
+            announced = int(stream.frames or 0)  # counts frames an edit list hides, like `stored`
+            # a header announcing clearly more frames than the file stores: a cut download. Its count is kept,
             # so clips from the missing part fail (and check_dataset's last-frame check) instead of repeating
-            self.num_frames = announced if announced - self._present > self._tolerance(announced) else self._present
+            missing = announced - stored
+            self.num_frames = self._present + missing if missing > self._tolerance(announced) else self._present
             known = None not in packet_pts
             frame_pts = sorted(packet_pts) if known else []
             seconds = (frame_pts[-1] - frame_pts[0]) * float(stream.time_base) if known and stream.time_base else None
@@ -55,19 +56,22 @@ class PyAVVideo:
         self._next_index = 0  # index of the frame `_frames` yields next
         self._last = None  # the last frame it yielded
 
-    def _list_frames(self) -> list:
-        """Presentation timestamps of the frames, in file order, from one pass of the demuxer (no decoding).
+    def _list_frames(self) -> tuple[list, int]:
+        """(presentation timestamps of the shown frames in file order, frames stored), from one pass of the
+        demuxer (no decoding). Frames an edit list cuts are stored and decoded for reference, never shown.
         A read error ends the list where it happens (damaged tail): the frames before it stay readable."""
-        packet_pts = []
+        packet_pts, stored = [], 0
         try:
             for packet in self._container.demux(self._stream):
-                if packet.size and not packet.is_discard:  # an edit list's cut frames are decoded, never shown
-                    packet_pts.append(packet.pts)
+                if packet.size:
+                    stored += 1
+                    if not packet.is_discard:
+                        packet_pts.append(packet.pts)
         except Exception as err:
             if not packet_pts:
                 raise
             logger.debug("%s: demuxing stopped after %d frames: %s", self.path, len(packet_pts), err)
-        return packet_pts
+        return packet_pts, stored
 
     def _open(self) -> None:
         av = import_av()
