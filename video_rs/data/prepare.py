@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Iterable
 
 from video_rs.data.check import check_video
+from video_rs.data.decoders import display_frame, open_video
 from video_rs.data.encode import VideoWriter
 from video_rs.data.progress import progress
 
@@ -37,6 +38,9 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
                  preset: str = "veryfast") -> str:
     """Re-encode `src` as H.264 mp4 at `dst` with the given short side; audio dropped. Returns "done"/"skipped".
 
+    The copy is constant-rate at the source's rate as the decoders see it (a variable-rate file's true
+    average), frame i being the source's frame i, upright (a phone's rotation applied to the pixels).
+
     An existing `dst` is kept ("skipped") when its first, middle and last frame decode, else redone.
     """
     import av
@@ -45,14 +49,16 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
         return "skipped"
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     partial = f"{dst}.partial.mp4"
+    with open_video(src, "pyav") as video:  # the decoding contract's rate and upright size
+        fps = Fraction(video.fps).limit_denominator(1001)
+        height, width = scaled_size(video.info.height, video.info.width, short_side)
     with av.open(src) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        fps = stream.average_rate or stream.guessed_rate or Fraction(30)
-        height, width = scaled_size(stream.codec_context.height, stream.codec_context.width, short_side)
         with VideoWriter(partial, width=width, height=height, fps=fps, crf=crf, gop=gop, preset=preset,
                          faststart=True) as writer:
-            for frame in container.decode(stream):
+            for frame in container.decode(stream):  # every frame, in order: frame i stays frame i
+                frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
                 writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA"))
     os.replace(partial, dst)
     return "done"
