@@ -15,13 +15,14 @@ import sys
 from video_rs.config.cli import config_parser, parse_config_args, run_tool
 from video_rs.data.annotations import load_split
 from video_rs.data.check import check_videos, format_summary, summarise, write_clean_csv
+from video_rs.data.dataset import MODES
 from video_rs.data.loader import split_of
 from video_rs.data.synthetic import ensure_synthetic_dataset
 
 
 def parse_args(argv=None):
     parser = config_parser(__doc__)
-    parser.add_argument("--splits", nargs="+", default=["train", "val", "test"],
+    parser.add_argument("--splits", nargs="+", default=list(MODES),
                         help="modes to check: train (TRAIN.SPLIT), val, test (TEST.SPLIT)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoding processes")
     parser.add_argument("--backend", choices=("decord", "pyav"), default=None, help="default: DATA.DECODING_BACKEND")
@@ -39,8 +40,32 @@ def _progress(desc: str):
     return lambda iterable, total: tqdm(iterable, total=total, desc=desc, dynamic_ncols=True)
 
 
+def _argument_problem(args) -> str | None:
+    """What is wrong with the options, found before the (maybe hours-long) check: an unknown split, a
+    --json or --write-clean path that could not be written."""
+    unknown = [split for split in args.splits if split not in MODES]
+    if unknown:
+        return f"--splits {' '.join(unknown)}: not a split; choose from {', '.join(MODES)}"
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if os.path.isdir(args.json):
+            return f"--json {args.json} is a folder; give the report's file name"
+        if not os.path.isdir(folder):
+            return f"--json {args.json}: folder {folder} does not exist"
+    if args.write_clean:
+        try:
+            os.makedirs(args.write_clean, exist_ok=True)
+        except OSError as err:
+            return f"--write-clean {args.write_clean}: cannot create the folder ({err.strerror or err})"
+    return None
+
+
 def main(argv=None) -> int:
     args, cfg = parse_args(argv)
+    problem = _argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     ensure_synthetic_dataset(cfg)
     backend = args.backend or cfg.DATA.DECODING_BACKEND
     reports, any_bad = [], False

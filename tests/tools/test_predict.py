@@ -91,3 +91,15 @@ def test_overrides_start_at_the_first_config_key(load_tool):
     split = load_tool("predict").split_videos_and_overrides
     assert split(["a.mp4", "clips/B.MP4", "TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"]) == (
         ["a.mp4", "clips/B.MP4"], ["TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"])
+
+
+def test_cli_bad_top_k_and_network_changing_overrides_are_one_error_line(load_tool, videos, tmp_path, capsys):
+    predict = load_tool("predict")
+    checkpoint = write_checkpoint(tmp_path / "tiny.pyth")
+    assert predict.main(["--checkpoint", checkpoint, videos[0], "--top-k", "-3"]) == 2
+    assert capsys.readouterr().err == "error: --top-k must be >= 1 (classes printed per video), got -3\n"
+    for override in (["MODEL.NUM_CLASSES", "5"], ["RESNET.DEPTH", "50"]):
+        assert predict.main(["--checkpoint", checkpoint, videos[0], *override]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {checkpoint}: the overrides change the network its weights belong to "
+                              f"({override[0]}: ") and err.count("\n") == 1, err
