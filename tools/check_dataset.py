@@ -5,8 +5,8 @@
     python tools/check_dataset.py --cfg FILE --splits train val --workers 16 --write-clean /data/k400/clean
 
 Exits 1 when any video is bad (missing or unreadable; with --fail-on-short also too short for a
-clip), 0 otherwise; 2 with one `error:` line for a wrong option or annotation file, found before
-the first video is opened. --write-clean writes <split>.csv of the readable videos into a folder, ready
+clip), 0 otherwise; 2 with one `error:` line for a wrong option (checked before the first video is
+opened) or annotation file. --write-clean writes <split>.csv of the readable videos into a folder, ready
 to use as DATA.PATH_TO_DATA_DIR; --json saves the full report.
 """
 import json
