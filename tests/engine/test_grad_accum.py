@@ -126,5 +126,12 @@ def test_two_processes_accumulating_match_two_processes_without(data_three_class
         path = str(tmp_path / f"accum{accum}.pt")
         mp.spawn(_train_rank, args=(2, free_port(), cfg, path), nprocs=2, join=True)
         weights[accum] = torch.load(path)
+    from video_rs.models import build_model
+
+    torch.manual_seed(cfg.RNG_SEED)
+    with float64_network():
+        initial = build_model(cfg).state_dict()
+    moved = [name for name, value in weights[1].items() if (value - initial[name]).abs().max() > 1e3 * ATOL]
+    assert len(moved) > len(weights[1]) // 2  # most tensors moved far beyond ATOL: the comparison can fail
     for name, value in weights[1].items():
         torch.testing.assert_close(weights[2][name], value, rtol=0, atol=ATOL, msg=name)
