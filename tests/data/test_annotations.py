@@ -155,7 +155,8 @@ def test_a_csv_in_another_encoding_fails_naming_file_and_line(tmp_path, encoding
     csv = tmp_path / "train.csv"
     csv.write_bytes("a.mp4 0\nb.mp4 0\ncafé.mp4 1\n".encode(encoding))
     line = 3 if encoding == "latin-1" else 1  # UTF-16's own BOM is the first undecodable byte
-    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(csv))}:{line}: not UTF-8 text .*save the file as UTF-8"):
+    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(csv))}:{line}: not UTF-8 text .*save the file as "
+                                              "UTF-8"):
         read_path_label_file(str(csv))
 
 

@@ -88,7 +88,8 @@ def test_check_dataset_report_paths_are_checked_before_any_video(load_tool, tmp_
     assert main(["--json", str(tmp_path), *nowhere]) == 2
     assert one_error_line(capsys) == f"error: --json {tmp_path} is a folder; give the report's file name"
     assert main(["--json", str(tmp_path / "no" / "r.json"), *nowhere]) == 2
-    assert one_error_line(capsys) == f"error: --json {tmp_path / 'no' / 'r.json'}: folder {tmp_path / 'no'} does not exist"
+    assert one_error_line(capsys) == (f"error: --json {tmp_path / 'no' / 'r.json'}: folder {tmp_path / 'no'} "
+                                      "does not exist")
     assert main(["--write-clean", str(blocker / "clean"), *nowhere]) == 2
     assert one_error_line(capsys) == (f"error: --write-clean {blocker / 'clean'}: cannot create the folder "
                                       "(Not a directory)")
