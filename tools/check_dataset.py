@@ -6,7 +6,8 @@
     python tools/check_dataset.py --cfg FILE --splits train --verify-frames 100   # or: --verify-frames all
 
 Exits 1 when any video is bad (missing or unreadable; with --fail-on-short also too short for a
-clip), 0 otherwise. --write-clean writes <split>.csv of the readable videos into a folder, ready
+clip), 0 otherwise; 2 with one `error:` line for a wrong option (checked before the first video is
+opened) or annotation file. --write-clean writes <split>.csv of the readable videos into a folder, ready
 to use as DATA.PATH_TO_DATA_DIR; --json saves the full report. --verify-frames [N] fetches a few
 random frames of N readable videos per split (default 20; `all`) by seeking with the backend and
 compares them with a sequential decode; videos that return wrong frames are listed (exit 1).
@@ -21,6 +22,7 @@ from video_rs.config.cli import config_parser, parse_config_args, run_tool
 from video_rs.data.annotations import load_split
 from video_rs.data.check import (check_videos, format_seek_checks, format_summary, summarise, verify_videos,
                                  write_clean_csv)
+from video_rs.data.dataset import MODES
 from video_rs.data.loader import split_of
 from video_rs.data.progress import progress
 from video_rs.data.synthetic import ensure_synthetic_dataset
@@ -28,7 +30,7 @@ from video_rs.data.synthetic import ensure_synthetic_dataset
 
 def parse_args(argv=None):
     parser = config_parser(__doc__)
-    parser.add_argument("--splits", nargs="+", default=["train", "val", "test"],
+    parser.add_argument("--splits", nargs="+", default=list(MODES),
                         help="modes to check: train (TRAIN.SPLIT), val, test (TEST.SPLIT)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoding processes")
     parser.add_argument("--backend", choices=("decord", "pyav"), default=None, help="default: DATA.DECODING_BACKEND")
@@ -54,15 +56,43 @@ def _sample(checks, count: str, seed: int) -> list[str]:
     return [paths[i] for i in sorted(chosen)]
 
 
+def _progress(desc: str):
+    return lambda iterable, total: progress(iterable, total=total, desc=desc)
+
+
+def _argument_problem(args) -> str | None:
+    """What is wrong with the options, found before the (maybe hours-long) check: an unknown split, a
+    --json or --write-clean path that could not be written."""
+    unknown = [split for split in args.splits if split not in MODES]
+    if unknown:
+        return f"--splits {' '.join(unknown)}: not a split; choose from {', '.join(MODES)}"
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if os.path.isdir(args.json):
+            return f"--json {args.json} is a folder; give the report's file name"
+        if not os.path.isdir(folder):
+            return f"--json {args.json}: folder {folder} does not exist"
+    if args.write_clean:
+        try:
+            os.makedirs(args.write_clean, exist_ok=True)
+        except OSError as err:
+            return f"--write-clean {args.write_clean}: cannot create the folder ({err.strerror or err})"
+    return None
+
+
 def main(argv=None) -> int:
     args, cfg = parse_args(argv)
+    problem = _argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     ensure_synthetic_dataset(cfg)
     backend = args.backend or cfg.DATA.DECODING_BACKEND
     reports, any_bad = [], False
     for kind, split in dict.fromkeys(split_of(cfg, mode) for mode in args.splits):  # TEST.SPLIT may be "val"
         videos = load_split(cfg, kind, split)
         checks = check_videos(videos, backend, workers=args.workers,
-                              progress=lambda iterable, total: progress(iterable, total=total, desc=f"check {split}"))
+                              progress=_progress(f"check {split}"))
         summary = summarise(split, checks, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
                             target_fps=cfg.DATA.TARGET_FPS)
         print(format_summary(summary))

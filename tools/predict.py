@@ -15,8 +15,7 @@ import os
 import re
 import sys
 
-from video_rs.config import ConfigError
-from video_rs.engine.checkpoint import CheckpointError
+from video_rs.config.cli import user_errors
 
 _CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
 
@@ -41,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     videos, overrides = split_videos_and_overrides(args.inputs)
     if not videos:
         parser.error("no video files given")
+    if args.top_k < 1:
+        print(f"error: --top-k must be >= 1 (classes printed per video), got {args.top_k}", file=sys.stderr)
+        return 2
     try:
         predictions = predict_videos(args.checkpoint, videos, opts=overrides + list(args.opts), top_k=args.top_k)
-    except (CheckpointError, ConfigError) as err:
+    except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for prediction in predictions:

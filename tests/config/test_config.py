@@ -216,3 +216,32 @@ def test_invalid_yaml_fails(tmp_path):
 def test_combination_rule_names_the_key():
     with pytest.raises(ConfigError, match=re.escape("SOLVER.WARMUP_EPOCHS")):
         load_cfg(None, ["SOLVER.MAX_EPOCH", "3"])
+
+
+@pytest.mark.parametrize("text,key,line,first", [
+    ("SOLVER:\n  BASE_LR: 0.1\nTRAIN:\n  BATCH_SIZE: 8\nSOLVER:\n  MAX_EPOCH: 3\n", "SOLVER", 5, 1),
+    ("SOLVER:\n  BASE_LR: 0.1\n  MAX_EPOCH: 3\n  BASE_LR: 0.2\n", "BASE_LR", 4, 2),
+])
+def test_a_key_or_section_given_twice_names_key_file_and_line(tmp_path, text, key, line, first):
+    """PyYAML keeps the last of two equal keys silently: a second SOLVER block would drop the first."""
+    path = write(tmp_path / "twice.yaml", text)
+    message = f"{path}:{line}: {key} is given twice (first at line {first})"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_cfg(path)
+    base = write(tmp_path / "sub" / "child.yaml", "_BASE_: ../twice.yaml\nTRAIN:\n  BATCH_SIZE: 4\n")
+    with pytest.raises(ConfigError, match=re.escape(f"twice.yaml:{line}: {key} is given twice")):  # a _BASE_ file
+        load_cfg(base)
+
+
+@pytest.mark.parametrize("text,opts,key", [
+    ("", ["SOLVER.BASE_LR", "1e400"], "SOLVER.BASE_LR = inf"),
+    ("", ["SOLVER.WEIGHT_DECAY", "-1e400"], "SOLVER.WEIGHT_DECAY = -inf"),
+    ("SOLVER:\n  BASE_LR: .inf\n", [], "SOLVER.BASE_LR = inf"),
+    ("SOLVER:\n  WARMUP_START_LR: .nan\n", [], "SOLVER.WARMUP_START_LR = nan"),
+    ("DATA:\n  MEAN: [0.45, .inf, 0.45]\n", [], "DATA.MEAN = [0.45, inf, 0.45]"),
+    ("SOLVER:\n  LRS: [1, .nan]\n", [], "SOLVER.LRS = [1.0, nan]"),
+])
+def test_non_finite_numbers_are_refused_for_every_float_key(tmp_path, text, opts, key):
+    path = write(tmp_path / "inf.yaml", text)
+    with pytest.raises(ConfigError, match=re.escape(key) + " is invalid: must be a finite number"):
+        load_cfg(path, opts)

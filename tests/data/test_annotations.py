@@ -180,3 +180,35 @@ def test_class_name_file_errors_name_the_file(tmp_path):
         read_kinetics(str(tmp_path), "train", num_classes=3)
     with pytest.raises(AnnotationError, match=re.escape(f"{classes} defines 3 classes")):
         read_kinetics(str(tmp_path), "train", num_classes=2)
+
+
+def test_a_csv_saved_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    """Excel and many Windows editors start UTF-8 files with a BOM; the first path must not absorb it."""
+    (tmp_path / "classes.txt").write_bytes("\ufeffcafé\nabseiling\n".encode("utf-8"))
+    (tmp_path / "train.csv").write_bytes("\ufeffa.mp4 café\r\nb.mp4 1\r\n".encode("utf-8"))
+    videos = read_kinetics(str(tmp_path), "train")
+    assert videos.paths == [str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")] and videos.labels == [0, 1]
+    assert videos.class_names == ["café", "abseiling"]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_a_csv_in_another_encoding_fails_naming_file_and_line(tmp_path, encoding):
+    csv = tmp_path / "train.csv"
+    csv.write_bytes("a.mp4 0\nb.mp4 0\ncafé.mp4 1\n".encode(encoding))
+    line = 3 if encoding == "latin-1" else 1  # UTF-16's own BOM is the first undecodable byte
+    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(csv))}:{line}: not UTF-8 text .*save the file as "
+                                              "UTF-8"):
+        read_path_label_file(str(csv))
+
+
+@pytest.mark.parametrize("mode", ["train", "val", "test"])
+def test_an_empty_list_is_named_as_empty(tmp_path, mode):
+    """Not "lower TRAIN.BATCH_SIZE" for training, nor a test that scores nothing and succeeds."""
+    from video_rs.data import build_loader
+
+    for split in ("train", "val", "test"):
+        write(str(tmp_path / f"{split}.csv"), "# no rows yet\n" if split == mode else "a.mp4 0\n")
+    cfg = load_cfg(None, ["DATA.PATH_TO_DATA_DIR", str(tmp_path), "MODEL.NUM_CLASSES", "2", "TEST.SPLIT", "test"])
+    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(tmp_path / (mode + '.csv')))}: the '{mode}' list "
+                                              "is empty: no videos to read"):
+        build_loader(cfg, mode)

@@ -93,9 +93,12 @@ def test_testing_a_checkpoint_under_another_configs_normalisation_keeps_the_chec
 
 
 def test_a_test_split_of_unreadable_videos_reports_no_metrics_not_zero(two_epoch_run, make_cfg, data_three_classes,
-                                                                       tmp_path):
-    """Every test video corrupt: results.json has null metrics and the failures, the log says so; nothing crashes."""
+                                                                       tmp_path, capsys):
+    """Every test video corrupt: results.json has null metrics and the failures, the log says so, and the tool
+    ends with one `error:` line and exit status 2."""
     import shutil
+
+    from video_rs.config.cli import run_tool
 
     from video_rs.engine.evaluate import test
 
@@ -116,8 +119,10 @@ def test_a_test_split_of_unreadable_videos_reports_no_metrics_not_zero(two_epoch
             (data / row.split()[0]).write_bytes(b"not a video")
     out = tmp_path / "all_bad"
     other = make_cfg(str(data), str(out), 3, "TEST.CHECKPOINT_FILE_PATH", ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2))
-    results = test(other)
+    assert run_tool(test, other) == 2  # the reports are written, but the run is not a success
+    assert capsys.readouterr().err == ("error: test: no video could be scored: all 6 failed to decode (results.json "
+                                       "lists them with the reason)\n")
+    results = json.load(open(out / "results.json"))
     assert results["metrics"] == {"top1": None, "top5": None, "mean_class_acc": None, "num_videos": 0}
-    assert json.load(open(out / "results.json"))["metrics"]["top1"] is None
     assert len(results["failed_videos"]) == 6
     assert "no video could be scored: all 6 failed to decode" in (out / "log.txt").read_text()

@@ -116,3 +116,15 @@ def test_cli_names_each_unreadable_file_once_without_a_split(load_tool, videos, 
                                                                   if line.startswith(f"{garbage}: ERROR ")]
     assert len([line for line in printed if str(garbage) in line]) == 1
     assert not any("split" in line for line in printed)
+
+
+def test_cli_bad_top_k_and_network_changing_overrides_are_one_error_line(load_tool, videos, tmp_path, capsys):
+    predict = load_tool("predict")
+    checkpoint = write_checkpoint(tmp_path / "tiny.pyth")
+    assert predict.main(["--checkpoint", checkpoint, videos[0], "--top-k", "-3"]) == 2
+    assert capsys.readouterr().err == "error: --top-k must be >= 1 (classes printed per video), got -3\n"
+    for override in (["MODEL.NUM_CLASSES", "5"], ["RESNET.DEPTH", "50"]):
+        assert predict.main(["--checkpoint", checkpoint, videos[0], *override]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {checkpoint}: the overrides change the network its weights belong to "
+                              f"({override[0]}: ") and err.count("\n") == 1, err

@@ -100,8 +100,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from video_rs.data.bad_videos import TooManyBadVideos
     from video_rs.engine.checkpoint import CheckpointError
     from video_rs.engine.train import BatchMemoryError, NonFiniteLossError
+    from video_rs.models.weights import WeightConversionError
 
-    return ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError
+    return (ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError,
+            WeightConversionError)
 
 
 def run_tool(main: Callable[..., Any], *args: Any) -> int:

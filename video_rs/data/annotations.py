@@ -8,7 +8,9 @@ annotation file, so a dataset folder (CSV next to its videos) can be moved as a 
 """
 from __future__ import annotations
 
+import codecs
 import glob
+import io
 import json
 import logging
 import os
@@ -53,9 +55,26 @@ def _check_label(label: int, num_classes: int | None, where: str) -> None:
         raise AnnotationError(f"{where}: label {label} outside {bound} (MODEL.NUM_CLASSES = {num_classes})")
 
 
+def open_annotation(path: str) -> io.StringIO:
+    """An annotation file as text: UTF-8, with or without the byte-order mark Excel writes.
+
+    Any other encoding (Latin-1, UTF-16) stops with the file and line at fault, not a traceback
+    or a first path that silently starts with an invisible character.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data  # "utf-8-sig"
+    try:
+        return io.StringIO(data.decode("utf-8"), newline=None)
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise AnnotationError(f"{path}:{line}: not UTF-8 text (byte {data[err.start:err.start + 1]!r}); "
+                              "save the file as UTF-8") from None
+
+
 def read_class_names(path: str) -> list[str]:
     """`classes.txt` (one name per line, line i = class i) or JSON (`{name: index}` or `[name, ...]`)."""
-    with open(path, encoding="utf-8") as handle:
+    with open_annotation(path) as handle:
         text = handle.read()
     if path.endswith(".json"):
         data = json.loads(text)
@@ -121,7 +140,7 @@ def read_path_label_file(path: str, *, path_prefix: str = "", num_classes: int |
         raise AnnotationError(f"annotation file not found: {path}")
     by_name = {name: index for index, name in enumerate(class_names or [])}
     paths, labels = [], []
-    with open(path, encoding="utf-8") as handle:
+    with open_annotation(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -172,7 +191,7 @@ def read_ucf101(data_dir: str, split: str, split_id: int, *, path_prefix: str = 
     subdirs = ("ucfTrainTestlist",)
     class_file = _find_one(data_dir, subdirs, "classInd.txt")
     names: list[str] = []
-    with open(class_file, encoding="utf-8") as handle:
+    with open_annotation(class_file) as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
@@ -184,7 +203,7 @@ def read_ucf101(data_dir: str, split: str, split_id: int, *, path_prefix: str = 
     list_file = _find_one(data_dir, subdirs, f"{'train' if split == 'train' else 'test'}list0{split_id}.txt")
     by_name = {name: index for index, name in enumerate(names)}
     paths, labels = [], []
-    with open(list_file, encoding="utf-8") as handle:
+    with open_annotation(list_file) as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
@@ -228,7 +247,7 @@ def read_hmdb51(data_dir: str, split: str, split_id: int, *, path_prefix: str = 
     wanted = "1" if split == "train" else "2"
     paths, labels = [], []
     for label, (class_name, split_file) in enumerate(zip(names, files)):
-        with open(split_file, encoding="utf-8") as handle:
+        with open_annotation(split_file) as handle:
             for number, line in enumerate(handle, start=1):
                 fields = line.split()
                 if not fields:

@@ -91,6 +91,8 @@ def load_videos(cfg, mode: str) -> VideoList:
     kind, split = split_of(cfg, mode)
     try:
         videos = load_split(cfg, kind, split)
+        if not videos.paths:  # else a train list says "lower TRAIN.BATCH_SIZE" and a test "scores" nothing
+            raise AnnotationError(f"{videos.source}: the {split!r} list is empty: no videos to read")
     except AnnotationError as err:
         if mode != "val":
             raise

@@ -44,7 +44,10 @@ def select_device(cfg) -> torch.device:
     want = cfg.DEVICE
     if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("DEVICE is 'cuda' but torch sees no CUDA device; use DEVICE cpu")
+            from video_rs.config import ConfigError
+
+            raise ConfigError("DEVICE is 'cuda' but no CUDA device is available (torch sees none); "
+                              "use DEVICE cpu, or DEVICE auto to take a GPU when there is one")
         index = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
         torch.cuda.set_device(index)
         return torch.device("cuda", index)

@@ -17,7 +17,7 @@ from torch import nn
 from video_rs.engine.checkpoint import (CheckpointError, build_model_from_checkpoint, find_latest_checkpoint,
                                        load_checkpoint, network_differences)
 from video_rs.engine.distributed import all_gather_object, init_distributed, is_main_process, select_device
-from video_rs.engine.logging import get_logger, progress, setup_logging
+from video_rs.engine.logging import check_output_dir, get_logger, progress, setup_logging
 from video_rs.engine.metrics import VideoScores, classification_metrics
 from video_rs.engine.runtime import Runtime
 
@@ -64,6 +64,7 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
     from video_rs.data import build_loader
     from video_rs.engine.reports import write_test_reports
 
+    check_output_dir(cfg.OUTPUT_DIR)
     device = select_device(cfg)
     init_distributed(cfg, device)
     log = setup_logging(cfg.OUTPUT_DIR)
@@ -119,13 +120,17 @@ def with_checkpoint_output_dir(cfg):
 
 
 def _log_test_metrics(results: dict, max_bad_fraction: float) -> None:
-    """The test's one-line summary; unreadable videos are left out of the metrics, so say loudly when many were."""
+    """The test's one-line summary; unreadable videos are left out of the metrics, so say loudly when many were,
+    and raise (a user error: exit status 2) when none could be scored."""
     log = get_logger()
     metrics, total = results["metrics"], results["num_videos_total"]
-    if metrics["num_videos"] == 0:
-        log.error("test: no video could be scored: all %d failed to decode (results.json lists them with the reason)",
-                  total)
-        return
+    if metrics["num_videos"] == 0:  # the reports are written; the run still must not look like a success
+        from video_rs.data.bad_videos import TooManyBadVideos
+
+        message = (f"test: no video could be scored: all {total} failed to decode (results.json lists them with "
+                   "the reason)")
+        log.error(message)
+        raise TooManyBadVideos(message)
     log.info("test: top-1 %.2f%%  top-5 %.2f%%  mean-class %.2f%% over %d videos (%d failed)", metrics["top1"],
              metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"], len(results["failed_videos"]))
     unreadable = total - metrics["num_videos"]  # no view decoded: left out of the metrics

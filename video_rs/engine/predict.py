@@ -16,7 +16,8 @@ from typing import Sequence
 
 import torch
 
-from video_rs.engine.checkpoint import cfg_from_checkpoint, eval_weights, load_checkpoint
+from video_rs.engine.checkpoint import (CheckpointError, cfg_from_checkpoint, eval_weights, load_checkpoint,
+                                       network_differences)
 from video_rs.engine.distributed import select_device
 from video_rs.engine.evaluate import score_views
 from video_rs.engine.runtime import Runtime
@@ -47,6 +48,10 @@ def predict_videos(checkpoint: str, paths: Sequence[str], *, opts: Sequence[str]
     """Score each file with every test view; a file that cannot be read gets an `error`, not an exception."""
     state = load_checkpoint(checkpoint)
     cfg = cfg_from_checkpoint(state, list(opts))
+    changed = network_differences({"cfg": cfg_from_checkpoint(state).dump()}, cfg)  # what the overrides change
+    if changed:  # the stored weights fit only the network they were trained as
+        raise CheckpointError(f"{checkpoint}: the overrides change the network its weights belong to "
+                              f"({'; '.join(changed)}); drop them: predict runs the checkpoint's own network")
     model = build_model(cfg)
     model.load_state_dict(eval_weights(state))
     num_classes = cfg.MODEL.NUM_CLASSES

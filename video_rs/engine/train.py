@@ -24,7 +24,7 @@ from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, broa
 from video_rs.engine.ema import ModelEma
 from video_rs.engine.evaluate import validate
 from video_rs.engine.finetune import freeze_backbone, load_pretrained, set_train_mode
-from video_rs.engine.logging import MetricsWriter, get_logger, progress, read_metrics, setup_logging
+from video_rs.engine.logging import check_output_dir, MetricsWriter, get_logger, progress, read_metrics, setup_logging
 from video_rs.engine.optim import LRSchedule, build_optimizer
 from video_rs.engine.plots import plot_training_curves
 from video_rs.engine.precise_bn import update_bn_stats
@@ -203,6 +203,7 @@ def train(cfg) -> dict:
     from video_rs.data.loader import check_test_split
     from video_rs.models import build_model
 
+    check_output_dir(cfg.OUTPUT_DIR)
     device = select_device(cfg)
     init_distributed(cfg, device)
     log = setup_logging(cfg.OUTPUT_DIR)

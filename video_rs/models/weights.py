@@ -214,12 +214,18 @@ def read_timm_state_dict(path: str) -> dict[str, torch.Tensor]:
     Unwraps timm's training checkpoints ({"state_dict": ...}, preferring "state_dict_ema" as timm's
     own EMA evaluation does) and the "module." prefix that DistributedDataParallel adds.
     """
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+    if not os.path.isfile(path):
+        raise WeightConversionError(f"{path}: file not found")
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
 
-        state = load_file(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_file(path)
+        else:  # weights_only: tensors and plain containers; a pickled module or object is refused, never run
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # empty, truncated, garbage, arbitrary pickles: each library raises its own type
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise WeightConversionError(f"{path}: unreadable weights file ({type(err).__name__}: {reason})") from err
     for wrapper in ("state_dict_ema", "state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
