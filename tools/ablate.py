@@ -9,7 +9,7 @@ row, after the row's own overrides. Finished rows are not run again; see configs
 """
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.cli import config_parser, parse_config_args
 from video_rs.engine.logging import setup_logging
 from video_rs.study import StudyError, load_study, run_study, select_rows, update_gains
 from video_rs.study.runner import describe_plan, is_main_rank

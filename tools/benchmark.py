@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.cli import config_parser, parse_config_args
 from video_rs.models import build_model
 from video_rs.models.profile import (
     COMPARE_MODELS,

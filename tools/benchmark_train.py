@@ -11,7 +11,7 @@ import shlex
 import sys
 from dataclasses import asdict
 
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
+from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.engine.throughput import measure_training_throughput, report_table
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
+from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.data.annotations import load_split
 from video_rs.data.check import check_videos, format_summary, summarise, write_clean_csv
 from video_rs.data.loader import split_of

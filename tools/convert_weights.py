@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args
-from video_rs.models.weights import INFLATE_MODES, WeightConversionError, convert_timm_checkpoint
+from video_rs.cli import config_parser, parse_config_args
+from video_rs.engine.finetune import convert_timm_checkpoint
+from video_rs.models.weights import INFLATE_MODES, WeightConversionError
 
 
 def main(argv: list[str] | None = None) -> int:

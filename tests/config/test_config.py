@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from video_rs.config import ConfigError, cfg_to_yaml, load_cfg
-from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.cli import config_parser, parse_config_args
 
 
 def write(path: Path, text: str) -> str:

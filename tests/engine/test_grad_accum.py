@@ -46,7 +46,7 @@ def test_micro_batches_must_divide_the_per_process_batch(data_three_classes, mak
 
 def test_out_of_memory_names_the_keys_that_shrink_the_micro_batch(data_three_classes, make_cfg, tmp_path, monkeypatch):
     import video_rs.models
-    from video_rs.config.cli import user_errors
+    from video_rs.cli import user_errors
 
     build = video_rs.models.build_model
 

@@ -23,20 +23,9 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from video_rs.config.depths import STAGE_BLOCKS
 from video_rs.models.blocks import PADDING_MODES, ActLayer, Bottleneck3D, ClassifierHead3D, NormLayer, Stem3D
 
-# depth -> bottleneck blocks per stage (res2..res5), from the spec's table
-STAGE_BLOCKS = {
-    26: (2, 2, 2, 2),
-    50: (3, 4, 6, 3),
-    101: (3, 4, 23, 3),
-    152: (3, 8, 36, 3),
-    200: (3, 24, 36, 3),
-    270: (4, 29, 53, 4),
-    300: (4, 36, 54, 4),
-    350: (4, 36, 72, 4),
-    420: (4, 44, 87, 4),
-}
 STAGE_WIDTHS = (64, 128, 256, 512)  # bottleneck width f per stage; outputs are 4f
 STEM_WIDTH = 64
 SELF_GATING_MODES = ("last", "all", "none")

@@ -12,7 +12,12 @@ import re
 import sys
 from typing import Any, Callable, Sequence
 
-from video_rs.config import load_cfg
+from video_rs.config import ConfigError, load_cfg
+from video_rs.config.defaults import get_defaults
+from video_rs.data.annotations import AnnotationError
+from video_rs.data.bad_videos import TooManyBadVideos
+from video_rs.engine.checkpoint import CheckpointError
+from video_rs.engine.train import BatchMemoryError, NonFiniteLossError
 
 
 def config_parser(description: str) -> argparse.ArgumentParser:
@@ -39,9 +44,7 @@ def _is_config_key(token: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _top_level_keys() -> frozenset[str]:
-    from video_rs.config import get_cfg
-
-    return frozenset(get_cfg().keys())
+    return frozenset(get_defaults().keys())
 
 
 def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
@@ -80,8 +83,6 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     """
     args, overrides = _split_overrides(parser, argv)
     args.overrides = overrides
-    from video_rs.config import ConfigError
-
     try:
         cfg = load_cfg(args.cfg_file, overrides)
     except ConfigError as err:
@@ -95,12 +96,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     Their messages name the key, file or path at fault; a traceback would only bury them.
     """
-    from video_rs.config import ConfigError
-    from video_rs.data.annotations import AnnotationError
-    from video_rs.data.bad_videos import TooManyBadVideos
-    from video_rs.engine.checkpoint import CheckpointError
-    from video_rs.engine.train import BatchMemoryError, NonFiniteLossError
-
     return ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError
 
 
