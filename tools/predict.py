@@ -17,6 +17,7 @@ import sys
 
 from video_rs.config import ConfigError
 from video_rs.engine.checkpoint import CheckpointError
+from video_rs.engine.predict import predict_videos
 
 _CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
 
@@ -30,8 +31,6 @@ def split_videos_and_overrides(tokens: list[str]) -> tuple[list[str], list[str]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from video_rs.engine.predict import predict_videos
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="video_rs checkpoint (trained or converted)")
     parser.add_argument("--top-k", type=int, default=5, help="classes printed per video")

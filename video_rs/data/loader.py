@@ -85,6 +85,8 @@ def split_of(cfg, mode: str) -> tuple[str, str]:
 
 def load_videos(cfg, mode: str) -> VideoList:
     """The split's video list, after the start-up check that its files exist (synthetic data made first)."""
+    # not at module top: the package would then import synthetic, and `python -m video_rs.data.synthetic`
+    # would run a second copy of a module already imported (runpy warns)
     from video_rs.data.synthetic import ensure_synthetic_dataset
 
     ensure_synthetic_dataset(cfg)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
+from video_rs.data.annotations import VIDEO_EXTENSIONS
 from video_rs.data.check import check_video
 from video_rs.data.encode import VideoWriter
 
@@ -39,7 +40,7 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
 
     An existing `dst` is kept ("skipped") when its first, middle and last frame decode, else redone.
     """
-    import av
+    import av  # lazy: the heavy decoder loads only when re-encoding
 
     if os.path.exists(dst) and check_video(dst, 0, "pyav").ok:
         return "skipped"
@@ -138,8 +139,6 @@ def read_official_kinetics_csv(path: str) -> list[KineticsRow]:
 
 def index_videos(folder: str) -> dict[str, str]:
     """{file stem: path} of every video below `folder` (downloads may be nested per class)."""
-    from video_rs.data.annotations import VIDEO_EXTENSIONS
-
     found = {}
     for root, _, files in os.walk(folder):
         for name in files:

@@ -21,7 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
 
 import numpy as np
+import torch.distributed as dist
 
+from video_rs.config import ConfigError
 from video_rs.data.encode import write_video
 
 SPLITS = ("train", "val", "test")
@@ -180,12 +182,8 @@ def ensure_synthetic_dataset(cfg) -> None:
     """
     if not cfg.SYNTHETIC.ENABLE:
         return
-    import torch.distributed as dist
-
     root = cfg.DATA.PATH_TO_DATA_DIR
     if not root:
-        from video_rs.config import ConfigError
-
         raise ConfigError("SYNTHETIC.ENABLE needs DATA.PATH_TO_DATA_DIR: the folder to generate the dataset into")
     distributed = dist.is_available() and dist.is_initialized()
     if not os.path.isfile(os.path.join(root, "train.csv")) and (not distributed or dist.get_rank() == 0):

@@ -34,8 +34,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from video_rs.data import build_loader
 from video_rs.engine.distributed import (all_gather_object, cleanup_distributed, get_world_size, init_distributed,
                                          is_main_process, select_device)
+from video_rs.engine.ema import ModelEma
+from video_rs.engine.optim import LRSchedule, build_optimizer
+from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
+from video_rs.engine.train import TrainState, seed_everything, steps_per_epoch, train_step
+from video_rs.models import build_model
+from video_rs.models.profile import describe_device
 
 GPU_BUSY_METHOD = ("CUDA events from each step's first device op (uint8 copy) to its last (optimizer/EMA), "
                    "summed over the timed steps / wall; launch gaps inside a step count as busy")
@@ -115,8 +122,6 @@ def time_steps(step: Callable[[object], torch.Tensor | None], batches: Iterable,
 def make_train_step(model: nn.Module, state, runtime, criterion, cfg) -> Callable[[list], torch.Tensor]:
     """One optimizer step on TRAIN.GRAD_ACCUM_STEPS loader batches: train.py's own `train_step`, so the
     benchmark times what training runs."""
-    from video_rs.engine.train import train_step
-
     def step(batches: list) -> torch.Tensor:
         outputs, _ = train_step(model, [(batch[0], batch[1]) for batch in batches], state, runtime, criterion, cfg)
         return outputs[-1][0]
@@ -184,14 +189,6 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
 
     Returns the report on rank 0 and None on other ranks (rank 0 alone prints and writes).
     """
-    from video_rs.data import build_loader
-    from video_rs.engine.ema import ModelEma
-    from video_rs.engine.optim import LRSchedule, build_optimizer
-    from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
-    from video_rs.engine.train import TrainState, seed_everything, steps_per_epoch
-    from video_rs.models import build_model
-    from video_rs.models.profile import describe_device
-
     device = select_device(cfg)
     init_distributed(cfg, device)
     try:

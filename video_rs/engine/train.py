@@ -18,17 +18,19 @@ import torch
 from torch import nn
 
 from video_rs.config import cfg_to_yaml
+from video_rs.data import build_loader, check_bad_fraction, read_bad_videos
 from video_rs.engine import checkpoint as ckpt
 from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, broadcast_buffers, cleanup_distributed, get_rank,
                                          init_distributed, is_main_process, select_device)
 from video_rs.engine.ema import ModelEma
-from video_rs.engine.evaluate import validate
+from video_rs.engine.evaluate import test, validate
 from video_rs.engine.finetune import freeze_backbone, load_pretrained, set_train_mode
 from video_rs.engine.logging import MetricsWriter, get_logger, progress, read_metrics, setup_logging
 from video_rs.engine.optim import LRSchedule, build_optimizer
 from video_rs.engine.plots import plot_training_curves
 from video_rs.engine.precise_bn import update_bn_stats
 from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
+from video_rs.models import build_model
 
 
 class NonFiniteLossError(RuntimeError):
@@ -199,9 +201,6 @@ def seed_everything(seed: int) -> None:
 
 def train(cfg) -> dict:
     """Train as `cfg` says; returns {"epoch", "val", "checkpoint", "model", "eval_model"}."""
-    from video_rs.data import build_loader, check_bad_fraction, read_bad_videos
-    from video_rs.models import build_model
-
     device = select_device(cfg)
     init_distributed(cfg, device)
     log = setup_logging(cfg.OUTPUT_DIR)
@@ -318,8 +317,6 @@ def _resume(cfg, state: TrainState) -> int:
 
 def main(cfg) -> dict:
     """train(cfg), then (TEST.ENABLE) the multi-view test on the final (EMA) weights."""
-    from video_rs.engine.evaluate import test
-
     try:
         summary = train(cfg) if cfg.TRAIN.ENABLE else {}
         if cfg.TEST.ENABLE:

@@ -19,6 +19,13 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torchvision.models.video import r2plus1d_18
+
+from video_rs.models.resnet3d import create_model
+
+with warnings.catch_warnings():  # fvcore's import trips torch's jit deprecation notice
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
 
 MACS_NOTE = "GMACs: fvcore FLOP count, which counts one multiply-add as one FLOP (batch 1, fp32, eval mode)"
 
@@ -75,10 +82,6 @@ def count_parameters(model: nn.Module) -> int:
 
 def count_gmacs(model: nn.Module, clip_shape: tuple[int, int, int], device: str = "cpu") -> float:
     """fvcore multiply-adds (its "FLOPs") of one clip, in G; unsupported-op warnings silenced."""
-    with warnings.catch_warnings():  # fvcore's import trips torch's jit deprecation notice
-        warnings.simplefilter("ignore", FutureWarning)
-        from fvcore.nn import FlopCountAnalysis
-
     was_training = model.training
     model.eval()
     clip = torch.zeros(1, 3, *clip_shape, device=device)
@@ -201,8 +204,6 @@ def _adaptive_head_pool(model: nn.Module) -> nn.Module:
 
 def _ours(variant: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from video_rs.models.resnet3d import create_model
-
         return create_model(variant)
 
     return build
@@ -210,7 +211,7 @@ def _ours(variant: str) -> Callable[[], nn.Module]:
 
 def _pytorchvideo(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from pytorchvideo.models import hub
+        from pytorchvideo.models import hub  # lazy: an optional dependency, only for the peer-model table
 
         return _adaptive_head_pool(getattr(hub, name)(pretrained=False))
 
@@ -218,8 +219,6 @@ def _pytorchvideo(name: str) -> Callable[[], nn.Module]:
 
 
 def _r2plus1d_18() -> nn.Module:
-    from torchvision.models.video import r2plus1d_18
-
     return r2plus1d_18(weights=None)
 
 

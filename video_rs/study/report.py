@@ -6,6 +6,8 @@ import os
 from typing import Sequence
 
 from video_rs.config import CfgNode
+from video_rs.models import build_model
+from video_rs.models.profile import count_gmacs, count_parameters  # one counting rule for the project
 from video_rs.study.gains import gains_table, read_row_measurements, write_gains
 from video_rs.study.runner import PROFILE_FILE, is_finished
 from video_rs.study.study import Row, Study
@@ -19,9 +21,6 @@ def write_profile(cfg: CfgNode) -> dict:
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
-    from video_rs.models import build_model
-    from video_rs.models.profile import count_gmacs, count_parameters  # one counting rule for the project
-
     model = build_model(cfg)
     clip_shape = (cfg.DATA.NUM_FRAMES, cfg.DATA.TEST_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE)
     record = {"params": count_parameters(model), "gmacs": count_gmacs(model, clip_shape), "clip_shape": list(clip_shape)}

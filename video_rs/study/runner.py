@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 import yaml
 
 from video_rs.config import CfgNode
+from video_rs.engine import test, train
+from video_rs.engine.distributed import cleanup_distributed
 from video_rs.study.study import Row, Study, StudyError, flatten_keys
 
 __all__ = ["RESULTS_FILE", "ROW_RECORD_FILE", "PROFILE_FILE", "run_study", "describe_plan", "row_status", "is_finished",
@@ -40,8 +42,6 @@ def train_and_test(cfg: CfgNode) -> None:
     torchrun's store), so the group made by the first row serves every row and `run_study` tears
     it down once at the end.
     """
-    from video_rs.engine import test, train
-
     summary = train(cfg) if cfg.TRAIN.ENABLE else {}
     if cfg.TEST.ENABLE:
         test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
@@ -68,8 +68,6 @@ def run_study(study: Study, rows: Sequence[Row], *, run_row: Callable[[CfgNode],
     try:
         _run_rows(planned, run_row, on_row_done)
     finally:
-        from video_rs.engine.distributed import cleanup_distributed
-
         cleanup_distributed()
     return planned
 
