@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 BAD_VIDEOS_FILE = "bad_videos.txt"
-logger = logging.getLogger("video_rs.data")
+logger = logging.getLogger(__name__)
 
 
 class TooManyBadVideos(RuntimeError):

@@ -8,6 +8,7 @@ DistributedSampler adds, so each (video, view) is scored exactly once.
 """
 from __future__ import annotations
 
+import logging
 import random
 
 import numpy as np
@@ -17,8 +18,10 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from video_rs.config import ConfigError
 from video_rs.data.annotations import AnnotationError, VideoList, load_split
-from video_rs.data.bad_videos import check_missing_files, logger
+from video_rs.data.bad_videos import check_missing_files
 from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
+
+logger = logging.getLogger(__name__)
 
 
 class ShardSampler(Sampler[int]):

@@ -14,6 +14,7 @@ Deterministic by seed: every video draws from its own generator (seed, split, cl
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import time
@@ -25,6 +26,8 @@ import torch.distributed as dist
 
 from video_rs.config import ConfigError
 from video_rs.data.encode import write_video
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 # name -> (kind, direction): translations drift a field of shapes (wrapping around the frame edges),
@@ -187,8 +190,6 @@ def ensure_synthetic_dataset(cfg) -> None:
         raise ConfigError("SYNTHETIC.ENABLE needs DATA.PATH_TO_DATA_DIR: the folder to generate the dataset into")
     distributed = dist.is_available() and dist.is_initialized()
     if not os.path.isfile(os.path.join(root, "train.csv")) and (not distributed or dist.get_rank() == 0):
-        from video_rs.data.bad_videos import logger
-
         started = time.perf_counter()
         generate_synthetic_dataset(root, num_classes=cfg.MODEL.NUM_CLASSES,
                                    videos_per_class=tuple(cfg.SYNTHETIC.VIDEOS_PER_CLASS),

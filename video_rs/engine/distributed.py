@@ -81,11 +81,6 @@ def cleanup_distributed() -> None:
         dist.destroy_process_group()
 
 
-def barrier() -> None:
-    if is_dist():
-        dist.barrier()
-
-
 def all_gather_object(obj: Any) -> list[Any]:
     """Every rank's `obj`, in rank order ([obj] in a single process)."""
     if not is_dist():
@@ -102,15 +97,6 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor.tolist()
-
-
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's `obj` on every rank (e.g. a decision only rank 0 can make after reading disk)."""
-    if not is_dist():
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
 
 
 def broadcast_buffers(module: torch.nn.Module) -> None:

@@ -152,15 +152,6 @@ class ResNet3D(nn.Module):
                 if isinstance(module, Bottleneck3D):
                     module.zero_init_last()
 
-    def reset_classifier(self, num_classes: int, dropout_rate: float | None = None) -> None:
-        """A fresh head for fine-tuning on another label set (keeps the dropout rate unless given)."""
-        rate = self.head.dropout.p if dropout_rate is None else dropout_rate
-        device = self.head.fc.weight.device
-        self.head = ClassifierHead3D(self.num_features, num_classes, dropout_rate=rate).to(device)
-        nn.init.normal_(self.head.fc.weight, std=0.01)
-        nn.init.zeros_(self.head.fc.bias)
-        self.num_classes = num_classes
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clip (N,3,T,H,W) -> res5 features (N,C,T',H',W')."""
         return self.stages(self.stem(x))

@@ -31,7 +31,7 @@ PROFILE_FILE = "profile.json"  # parameters and FLOPs of the row's network (vide
 RESULT_NEUTRAL_KEYS = ("OUTPUT_DIR", "ABLATION.", "DATA_LOADER.", "LOG_PERIOD", "TENSORBOARD.", "TEST.BATCH_SIZE",
                        "DIST_BACKEND")
 
-log = logging.getLogger("video_rs.study")
+log = logging.getLogger(__name__)
 
 
 def train_and_test(cfg: CfgNode) -> None:
