@@ -35,11 +35,11 @@ import torch.distributed as dist
 from torch import nn
 
 from video_rs.data import build_loader
-from video_rs.engine.distributed import (all_gather_object, cleanup_distributed, get_world_size, init_distributed,
-                                         is_main_process, select_device)
+from video_rs.engine.distributed import all_gather_object, get_world_size, is_main_process
 from video_rs.engine.ema import ModelEma
 from video_rs.engine.optim import LRSchedule, build_optimizer
 from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
+from video_rs.engine.session import run_session, start_run
 from video_rs.engine.train import TrainState, seed_everything, steps_per_epoch, train_step
 from video_rs.models import build_model
 from video_rs.models.profile import describe_device
@@ -189,9 +189,8 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
 
     Returns the report on rank 0 and None on other ranks (rank 0 alone prints and writes).
     """
-    device = select_device(cfg)
-    init_distributed(cfg, device)
-    try:
+    with run_session():
+        device = start_run(cfg, log=False)
         seed_everything(cfg.RNG_SEED)
         runtime = Runtime.from_cfg(cfg, device)
         model = runtime.place(maybe_sync_batchnorm(build_model(cfg), cfg))
@@ -221,8 +220,6 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
         clip = f"{cfg.DATA.NUM_FRAMES}x{cfg.DATA.TRAIN_CROP_SIZE}x{cfg.DATA.TRAIN_CROP_SIZE}"
         return summarise(ranks, per_rank_batch=per_rank_batch, device_line=describe_device(device.type), clip=clip,
                          warmup=warmup, settings=settings)
-    finally:
-        cleanup_distributed()
 
 
 def _fmt(value, spec: str) -> str:
