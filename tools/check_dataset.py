@@ -8,6 +8,7 @@ Exits 1 when any video is bad (missing or unreadable; with --fail-on-short also 
 clip), 0 otherwise. --write-clean writes <split>.csv of the readable videos into a folder, ready
 to use as DATA.PATH_TO_DATA_DIR; --json saves the full report.
 """
+import functools
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from video_rs.data.annotations import load_split
 from video_rs.data.check import check_videos, format_summary, summarise, write_clean_csv
 from video_rs.data.loader import split_of
 from video_rs.data.synthetic import ensure_synthetic_dataset
+from video_rs.engine.logging import progress
 
 
 def parse_args(argv=None):
@@ -31,14 +33,6 @@ def parse_args(argv=None):
     return parse_config_args(parser, argv)
 
 
-def _progress(desc: str):
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return lambda iterable, total: tqdm(iterable, total=total, desc=desc, dynamic_ncols=True)
-
-
 def main(argv=None) -> int:
     args, cfg = parse_args(argv)
     ensure_synthetic_dataset(cfg)
@@ -46,7 +40,8 @@ def main(argv=None) -> int:
     reports, any_bad = [], False
     for kind, split in dict.fromkeys(split_of(cfg, mode) for mode in args.splits):  # TEST.SPLIT may be "val"
         videos = load_split(cfg, kind, split)
-        checks = check_videos(videos, backend, workers=args.workers, progress=_progress(split))
+        checks = check_videos(videos, backend, workers=args.workers,
+                              progress=functools.partial(progress, desc=split, leave=True))
         summary = summarise(split, checks, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
                             target_fps=cfg.DATA.TARGET_FPS)
         print(format_summary(summary))

@@ -51,14 +51,15 @@ def _check_job(job: tuple[str, int, str]) -> VideoCheck:
 
 
 def check_videos(videos: VideoList, backend: str, *, workers: int = 1, progress=None) -> list[VideoCheck]:
-    """Check every video (in `workers` processes); `progress` wraps the result iterator (e.g. tqdm)."""
+    """Check every video (in `workers` processes); `progress(iterator, total=n)` wraps the results
+    (e.g. `video_rs.engine.logging.progress`)."""
     jobs = [(path, label, backend) for path, label in zip(videos.paths, videos.labels)]
     wrap = progress or (lambda iterable, total: iterable)
     if workers <= 1:
-        return list(wrap(map(_check_job, jobs), len(jobs)))
+        return list(wrap(map(_check_job, jobs), total=len(jobs)))
     with ProcessPoolExecutor(workers) as pool:
         return list(wrap(pool.map(_check_job, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8)))),
-                         len(jobs)))
+                         total=len(jobs)))
 
 
 @dataclass

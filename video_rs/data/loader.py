@@ -8,8 +8,10 @@ DistributedSampler adds, so each (video, view) is scored exactly once.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import random
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -169,3 +171,12 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(), drop_last=mode == "train",
         worker_init_fn=seed_worker, generator=generator, persistent_workers=workers > 0,
         prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if workers > 0 else None)
+
+
+def endless_batches(loader) -> Iterator:
+    """The loader's batches epoch after epoch, reshuffled each pass (set_epoch): for benchmarks that time
+    more batches than one epoch holds."""
+    for epoch in itertools.count():
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        yield from loader

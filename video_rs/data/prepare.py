@@ -15,7 +15,6 @@ import csv
 import glob
 import os
 import shutil
-import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -68,21 +67,16 @@ def resize_job(job: tuple) -> tuple[str, str, str | None]:
         return dst, "failed", f"{type(err).__name__}: {err}"
 
 
-def _progress(iterable, total):
-    """A tqdm bar on a terminal; plain iteration in logs and tests."""
-    if not sys.stderr.isatty():
-        return iterable
-    from tqdm import tqdm
+def resize_all(jobs: list[tuple], workers: int, *, progress=None) -> tuple[Counter, dict[str, str]]:
+    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error}).
 
-    return tqdm(iterable, total=total, dynamic_ncols=True)
-
-
-def resize_all(jobs: list[tuple], workers: int) -> tuple[Counter, dict[str, str]]:
-    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error})."""
+    `progress(iterator, total=n)` wraps the results (e.g. `video_rs.engine.logging.progress`).
+    """
     counts, failed = Counter(), {}
+    wrap = progress or (lambda iterable, total: iterable)
 
     def collect(results):
-        for dst, status, error in _progress(results, len(jobs)):
+        for dst, status, error in wrap(results, total=len(jobs)):
             counts[status] += 1
             if status == "failed":
                 failed[dst] = error
@@ -226,7 +220,7 @@ def _locate(videos_dir: str, video: str, index: dict[str, str] | None) -> str | 
 
 
 def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: str, *, short_side: int = 256,
-                          gop: int | None = None, crf: int = 23, workers: int = 1) -> SplitPrepReport:
+                          gop: int | None = None, crf: int = 23, workers: int = 1, progress=None) -> SplitPrepReport:
     """Resize every video a UCF101 / HMDB51 split uses to `out/<class>/<name>.mp4` and write the split files
     (`out/<official folder>/`) naming those mp4s, so `read_ucf101` / `read_hmdb51` read `out` as it is.
 
@@ -263,7 +257,7 @@ def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: s
         dst = os.path.join(out, _as_mp4(video))
         source_of[dst] = video
         jobs.append((src, dst, short_side, gop, crf))
-    counts, failed_dst = resize_all(jobs, workers)
+    counts, failed_dst = resize_all(jobs, workers, progress=progress)
     failed = {source_of[dst]: error for dst, error in failed_dst.items()}
 
     dropped = set(missing) | set(failed)

@@ -42,13 +42,17 @@ def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-def progress(iterable: Iterable, *, total: int | None = None, desc: str = "") -> Iterable:
-    """A tqdm bar on rank 0 when stderr is a terminal; the bare iterable otherwise (CI, logs, ranks > 0)."""
+def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", leave: bool = False) -> Iterable:
+    """A tqdm bar on rank 0 when stderr is a terminal; the bare iterable otherwise (CI, logs, ranks > 0).
+
+    The one progress bar of the project: the data tools take it as their `progress` argument
+    (`leave=True` keeps the finished bar on screen).
+    """
     if not (is_main_process() and sys.stderr.isatty()):
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+    return tqdm(iterable, total=total, desc=desc, leave=leave, dynamic_ncols=True)
 
 
 class MetricsWriter:

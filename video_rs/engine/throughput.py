@@ -35,6 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from video_rs.data import build_loader
+from video_rs.data.loader import endless_batches
 from video_rs.engine.distributed import all_gather_object, get_world_size, is_main_process
 from video_rs.engine.ema import ModelEma
 from video_rs.engine.optim import LRSchedule, build_optimizer
@@ -59,14 +60,6 @@ class StepTimes:
     nvml_utilization: list[float] = field(default_factory=list)
     peak_mem_mb: float | None = None
     last_loss: float | None = None
-
-
-def _batches_forever(loader) -> Iterator:
-    """The loader's batches epoch after epoch (reshuffled: set_epoch), so --iters may exceed one epoch."""
-    for epoch in itertools.count():
-        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        yield from loader
 
 
 def _nvml_utilization() -> float | None:
@@ -204,7 +197,7 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
         step = make_train_step(wrap_for_training(model, cfg, device), state, runtime, criterion, cfg)
         model.train()
-        times = time_steps(step, _steps_of(_batches_forever(loader), cfg.TRAIN.GRAD_ACCUM_STEPS), iters=iters,
+        times = time_steps(step, _steps_of(endless_batches(loader), cfg.TRAIN.GRAD_ACCUM_STEPS), iters=iters,
                            warmup=warmup, device=device)
         ranks = all_gather_object(times)
         if not is_main_process():
