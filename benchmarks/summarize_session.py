@@ -139,7 +139,7 @@ def results_section(work: str) -> str:
     for name in ("e2e_compiled", "e2e_eager_1proc", "ddp_eager_2proc", "e2e_compiled_spatial2", "e2e_compiled_randaug_gpu"):
         data = _load(os.path.join(work, f"{name}.json"))
         if data:
-            from video_rs.engine.throughput import ThroughputReport, report_table
+            from video_rs.bench.train_throughput import ThroughputReport, report_table
 
             fields = {k: v for k, v in data.items() if k in ThroughputReport.__dataclass_fields__}
             parts.append(f"## End to end: {name}\n\n{report_table(ThroughputReport(**fields))}\n"

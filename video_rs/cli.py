@@ -12,6 +12,7 @@ import re
 import sys
 from typing import Any, Callable, Sequence
 
+from video_rs.bench.profile import MissingDependencyError
 from video_rs.config import ConfigError, load_cfg
 from video_rs.config.defaults import get_defaults
 from video_rs.data.annotations import AnnotationError
@@ -92,11 +93,12 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the inputs are wrong" (config, annotations, checkpoint, data, a diverged run,
-    a micro-batch too large for the GPU).
+    a micro-batch too large for the GPU, an optional dependency not installed).
 
     Their messages name the key, file or path at fault; a traceback would only bury them.
     """
-    return ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError
+    return (ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError,
+            MissingDependencyError)
 
 
 def run_tool(main: Callable[..., Any], *args: Any) -> int:

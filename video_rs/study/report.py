@@ -5,9 +5,9 @@ import json
 import os
 from typing import Sequence
 
+from video_rs.bench.profile import count_gmacs, count_parameters  # one counting rule for the project
 from video_rs.config import CfgNode
 from video_rs.models import build_model
-from video_rs.models.profile import count_gmacs, count_parameters  # one counting rule for the project
 from video_rs.study.gains import gains_table, read_row_measurements, write_gains
 from video_rs.study.runner import PROFILE_FILE, is_finished
 from video_rs.study.study import Row, Study

@@ -209,9 +209,18 @@ def _ours(variant: str) -> Callable[[], nn.Module]:
     return build
 
 
+class MissingDependencyError(ImportError):
+    """An optional dependency that one measurement needs is not installed; the message says how to get it."""
+
+
 def _pytorchvideo(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from pytorchvideo.models import hub  # lazy: an optional dependency, only for the peer-model table
+        try:
+            from pytorchvideo.models import hub  # lazy: an optional dependency, only for the peer-model table
+        except ImportError as err:
+            raise MissingDependencyError(
+                f"the peer model {name} needs pytorchvideo: pip install 'video_rs[bench]' (or -r requirements.txt), "
+                "or leave it out with --models") from err
 
         return _adaptive_head_pool(getattr(hub, name)(pretrained=False))
 

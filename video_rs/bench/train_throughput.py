@@ -1,6 +1,6 @@
 """End-to-end training throughput: real H.264 files -> loader -> Runtime -> optimizer steps, timed.
 
-`tools/benchmark_train.py` is the command line. The model-only benchmark (`models/profile.py`) feeds
+`tools/benchmark_train.py` is the command line. The model-only benchmark (`bench/profile.py`) feeds
 one random tensor; this one runs what `train()` runs (loader, uint8 -> device -> normalise,
 channels-last, autocast, DDP, compile, EMA), so it answers issue 7's end-to-end question: how many
 clips/s, and is the GPU waiting on the data?
@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from video_rs.bench.profile import describe_device
 from video_rs.data import build_loader
 from video_rs.data.loader import endless_batches
 from video_rs.engine.distributed import all_gather_object, get_world_size, is_main_process
@@ -43,7 +44,6 @@ from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_trai
 from video_rs.engine.session import run_session, start_run
 from video_rs.engine.train import TrainState, seed_everything, steps_per_epoch, train_step
 from video_rs.models import build_model
-from video_rs.models.profile import describe_device
 
 GPU_BUSY_METHOD = ("CUDA events from each step's first device op (uint8 copy) to its last (optimizer/EMA), "
                    "summed over the timed steps / wall; launch gaps inside a step count as busy")
