@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import re
 import sys
 from typing import Any, Callable, Sequence
 
 from video_rs.bench.profile import MissingDependencyError
-from video_rs.config import ConfigError, load_cfg
+from video_rs.config import ConfigError, flatten_keys, load_cfg
 from video_rs.config.defaults import get_defaults
 from video_rs.data.annotations import AnnotationError
 from video_rs.data.bad_videos import TooManyBadVideos
@@ -37,38 +36,51 @@ def config_parser(description: str) -> argparse.ArgumentParser:
 _KEY_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
 
 
-def _is_config_key(token: str) -> bool:
-    """SECTION.KEY or a top-level KEY of the defaults (a typo'd section is left to the validator to name)."""
-    return (bool(_KEY_SHAPE.match(token)) and token.split(".", 1)[0] in _top_level_keys()
-            and not os.path.exists(token))
+def is_config_key(token: str) -> bool:
+    """A key of the defaults (`SOLVER.BASE_LR`, `DEVICE`, a section name), or a misspelt key of a known
+    section (`SOLVER.BASE_LRR`: the validator then names it). Decided by the config's keys alone."""
+    if not _KEY_SHAPE.match(token):
+        return False
+    section, dot, _ = token.partition(".")
+    return token in _config_keys() or (bool(dot) and section in _config_keys())
 
 
 @functools.lru_cache(maxsize=1)
-def _top_level_keys() -> frozenset[str]:
-    return frozenset(get_defaults().keys())
+def _config_keys() -> frozenset[str]:
+    """Every full key of the defaults, and the top-level names (sections included)."""
+    defaults = get_defaults()
+    return frozenset(flatten_keys(defaults)) | frozenset(defaults.keys())
 
 
-def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
-    """(args, KEY VALUE list): tool options may come before, between or after the overrides.
+def split_overrides(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the other tokens, the KEY VALUE list), the one override dialect of every tool.
 
-    Each token shaped like a config key takes the next token as its value (which may start with
-    '-', e.g. `RNG_SEED -1`) before argparse sees the rest, so an option's values (`--models a b`)
-    stop at the next key and a required option may come last. `--opts` is only a separator.
-    Anything else that argparse leaves over is handed to the validator as overrides, which names
-    it (an unknown key, a missing value).
+    Each config key (`is_config_key`) takes the next token as its value (which may start with '-',
+    e.g. `RNG_SEED -1`), wherever it stands; `--opts` is only a separator. A key with nothing after
+    it stays with the other tokens, for the caller to report.
     """
-    tokens = list(sys.argv[1:] if argv is None else argv)
     rest, overrides, i = [], [], 0
     while i < len(tokens):
         token = tokens[i]
         if token == "--opts":
             i += 1
-        elif _is_config_key(token) and i + 1 < len(tokens):
+        elif is_config_key(token) and i + 1 < len(tokens):
             overrides += tokens[i:i + 2]
             i += 2
         else:
             rest.append(token)
             i += 1
+    return rest, overrides
+
+
+def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
+    """(args, KEY VALUE list): tool options may come before, between or after the overrides.
+
+    The overrides come out first (`split_overrides`), so an option's values (`--models a b`) stop at
+    the next key and a required option may come last. Anything else that argparse leaves over is
+    handed to the validator as overrides, which names it (an unknown key, a missing value).
+    """
+    rest, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(rest)
     leftovers = list(args.opts or []) + list(args.opts_flag or [])
     args.opts, args.opts_flag = [], []

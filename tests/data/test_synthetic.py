@@ -12,6 +12,7 @@ import pytest
 
 from video_rs.data.decoders import decode
 from video_rs.data.encode import write_video
+from video_rs.data.mirror import MIRROR_PAIRS
 from video_rs.data.synthetic import MOTIONS, generate_synthetic_dataset, main, render_motion
 
 
@@ -119,3 +120,11 @@ def test_command_line_and_class_limit(tmp_path, capsys):
     assert len(open(tmp_path / "cli" / "train.csv").read().splitlines()) == 12 == len(MOTIONS)
     with pytest.raises(ValueError, match="12 motion classes"):
         generate_synthetic_dataset(str(tmp_path / "x"), num_classes=13)
+
+
+def test_mirror_pairs_are_motions_a_horizontal_flip_swaps():
+    """The loader's flip warning reads MIRROR_PAIRS: each pair is two synthetic motions, mirror images left-right."""
+    for a, b in MIRROR_PAIRS:
+        (kind_a, (dx_a, dy_a)), (kind_b, (dx_b, dy_b)) = MOTIONS[a], MOTIONS[b]
+        assert kind_a == kind_b
+        assert (dx_b, dy_b) == ((-dx_a, dy_a) if kind_a == "translate" else (-dx_a, -dy_a))

@@ -22,6 +22,7 @@ from video_rs.config import ConfigError
 from video_rs.data.annotations import AnnotationError, VideoList, load_split
 from video_rs.data.bad_videos import check_missing_files
 from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
+from video_rs.data.mirror import mirrored_classes
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +64,6 @@ class SeededDistributedSampler(DistributedSampler):
         epoch_seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)[0])
         for index in super().__iter__():
             yield index, (epoch_seed + index * 0x9E3779B97F4A7C15) % 2**63
-
-
-def mirrored_classes(class_names) -> list[str]:
-    """Class pairs a horizontal flip turns into each other (the synthetic motions)."""
-    from video_rs.data.synthetic import MIRROR_PAIRS
-
-    names = set(class_names or ())
-    return [f"{a}/{b}" for a, b in MIRROR_PAIRS if a in names and b in names]
 
 
 def _rank_and_world() -> tuple[int, int]:

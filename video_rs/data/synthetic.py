@@ -41,8 +41,6 @@ MOTIONS: dict[str, tuple[str, tuple[float, float]]] = {
     "grow": ("scale", (1, 0)), "shrink": ("scale", (-1, 0)),
 }
 CLASS_NAMES = list(MOTIONS)
-MIRROR_PAIRS = (("right", "left"), ("clockwise", "counterclockwise"), ("down_right", "down_left"),
-                ("up_left", "up_right"))  # a horizontal flip turns one into the other
 
 
 def _luma(rgb: np.ndarray) -> float:
