@@ -1,8 +1,8 @@
 """Model cost: parameters, fvcore FLOPs, inference and training throughput, peak memory.
 
 fvcore counts ONE FUSED MULTIPLY-ADD AS ONE FLOP, so its "FLOPs" are multiply-adds; we report
-them as GMACs (the spec's "88.4 G" for R3D-RS-50 at 32x224² is this count). Elementwise ops
-(ReLU, sigmoid, SE means, pooling) are not counted by fvcore; convs, linears and BN are.
+them as GMACs (the architecture specification's "88.4 G" for R3D-RS-50 at 32x224² is this count).
+Elementwise ops (ReLU, sigmoid, SE means, pooling) are not counted by fvcore; convs, linears and BN are.
 
 `tools/benchmark.py` is the command line; this module holds the logic so tests call it directly.
 """

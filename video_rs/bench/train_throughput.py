@@ -2,7 +2,7 @@
 
 `tools/benchmark_train.py` is the command line. The model-only benchmark (`bench/profile.py`) feeds
 one random tensor; this one runs what `train()` runs (loader, uint8 -> device -> normalise,
-channels-last, autocast, DDP, compile, EMA), so it answers issue 7's end-to-end question: how many
+channels-last, autocast, DDP, compile, EMA), so it answers the end-to-end question: how many
 clips/s, and is the GPU waiting on the data?
 
     for each timed step:   [ wait on loader ]  [ prepare + forward + backward + SGD (+ EMA) ]

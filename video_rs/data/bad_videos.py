@@ -42,7 +42,7 @@ class BadVideoLog:
             return
         self._seen.add(path)
         if self.output_dir and not self._append_once(path, reason):
-            return  # another worker, rank or an earlier session of this run listed (and logged) it
+            return  # another worker, rank or an earlier, interrupted part of this run listed (and logged) it
         logger.warning("cannot decode %s (%s split): %s", path, self.split, reason)
 
     def _append_once(self, path: str, reason: str) -> bool:

@@ -186,7 +186,7 @@ class ProjectionShortcut3D(nn.Module):
 
 
 class Bottleneck3D(nn.Module):
-    """The 3D ResNet-RS bottleneck, in the spec's order (stride on the 3x3, ResNet-D / v1.5)::
+    """The 3D ResNet-RS bottleneck, in the architecture specification's order (stride on the 3x3, ResNet-D / v1.5)::
 
         x (N,Cin,T,H,W)
           ── conv_temporal (kt,1,1) stride (ts,1,1) ── BN ── ReLU   (N,f,T/ts,H,W)

@@ -1,7 +1,8 @@
 """The 3D ResNet(-RS) family: `ResNet3D`, its variant table, registered entry points, `build_model(cfg)`.
 
 One file per model family, as timm does: the network is configured by keyword arguments; the
-variant table names the architectures of the spec (docs: /work/shared/spec/3d_resnet_rs.md);
+variant table names the architectures of the 3D ResNet-RS architecture specification (its depth ->
+blocks table is `video_rs.config.depths.STAGE_BLOCKS`);
 `build_model` is a thin map from cfg keys to those arguments. No module here reads the cfg.
 
 Module names (stable; converters and checkpoints depend on them)::

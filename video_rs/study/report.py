@@ -43,7 +43,7 @@ def _notes(study: Study, cfg: CfgNode) -> list[str]:
         f"params: trainable parameters; GMACs/view: fvcore FLOP count (one multiply-add = one FLOP) of one "
         f"{cfg.DATA.NUM_FRAMES} x {size}² test view",
         "train clips/s: median of the logged training windows in metrics.jsonl (all ranks, data loading "
-        "included); wall time: train + test of the row (h:mm:ss), sessions that finished it",
+        "included); wall time: train + test of the row (h:mm:ss), the runs that finished it",
         "— : not measured (the row has not finished, or its run did not write that value)",
     ]
 
