@@ -148,5 +148,4 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(monkeypatch):
     with pytest.raises(AssertionError, match="runs back up"):
         test_imports_point_down("video_rs.config")
     monkeypatch.setitem(GRAPH, "video_rs.config.defaults", GRAPH["video_rs.config.defaults"] | {"video_rs.config"})
-    assert ["video_rs.config", "video_rs.config.defaults"] in [c[:2] for c in _cycles()] or any(
-        {"video_rs.config", "video_rs.config.defaults"} <= set(c) for c in _cycles())
+    assert any({"video_rs.config", "video_rs.config.defaults"} <= set(cycle) for cycle in _cycles())
