@@ -12,20 +12,21 @@ to use as DATA.PATH_TO_DATA_DIR; --json saves the full report. --verify-frames [
 random frames of N readable videos per split (default 20; `all`) by seeking with the backend and
 compares them with a sequential decode; videos that return wrong frames are listed (exit 1).
 """
+import functools
 import json
 import os
 import sys
 
 import numpy as np
 
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
+from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.data.annotations import load_split
 from video_rs.data.check import (check_videos, format_seek_checks, format_summary, summarise, verify_videos,
                                  write_clean_csv)
 from video_rs.data.dataset import MODES
 from video_rs.data.loader import split_of
-from video_rs.data.progress import progress
 from video_rs.data.synthetic import ensure_synthetic_dataset
+from video_rs.engine.logging import progress
 
 
 def parse_args(argv=None):
@@ -54,10 +55,6 @@ def _sample(checks, count: str, seed: int) -> list[str]:
         return paths
     chosen = np.random.default_rng(seed).choice(len(paths), int(count), replace=False)
     return [paths[i] for i in sorted(chosen)]
-
-
-def _progress(desc: str):
-    return lambda iterable, total: progress(iterable, total=total, desc=desc)
 
 
 def _argument_problem(args) -> str | None:
@@ -92,7 +89,7 @@ def main(argv=None) -> int:
     for kind, split in dict.fromkeys(split_of(cfg, mode) for mode in args.splits):  # TEST.SPLIT may be "val"
         videos = load_split(cfg, kind, split)
         checks = check_videos(videos, backend, workers=args.workers,
-                              progress=_progress(f"check {split}"))
+                              progress=functools.partial(progress, desc=f"check {split}", leave=True))
         summary = summarise(split, checks, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
                             target_fps=cfg.DATA.TARGET_FPS)
         print(format_summary(summary))
@@ -100,7 +97,8 @@ def main(argv=None) -> int:
         any_bad |= bool(summary.bad) or (args.fail_on_short and bool(summary.short))
         if args.verify_frames is not None:
             seek_checks = verify_videos(_sample(checks, args.verify_frames, cfg.RNG_SEED), backend,
-                                        workers=args.workers, seed=cfg.RNG_SEED, progress=_progress(f"{split} frames"))
+                                        workers=args.workers, seed=cfg.RNG_SEED,
+                                        progress=functools.partial(progress, desc=f"{split} frames", leave=True))
             print(format_seek_checks(split, seek_checks, backend))
             reports[-1]["seek_check"] = [{"path": c.path, "indices": c.indices, "wrong": c.wrong, "reason": c.reason}
                                          for c in seek_checks]

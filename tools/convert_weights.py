@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.cli import config_parser, parse_config_args
 from video_rs.data.annotations import AnnotationError, read_class_names
-from video_rs.models.weights import INFLATE_MODES, WeightConversionError, convert_timm_checkpoint
+from video_rs.engine.finetune import convert_timm_checkpoint
+from video_rs.models.weights import INFLATE_MODES, WeightConversionError
 
 
 def main(argv: list[str] | None = None) -> int:

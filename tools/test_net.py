@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from video_rs.config import ConfigError
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
+from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.engine.checkpoint import cfg_from_checkpoint, load_checkpoint
 from video_rs.engine.distributed import cleanup_distributed
 from video_rs.engine.evaluate import test, with_checkpoint_output_dir

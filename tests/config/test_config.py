@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from video_rs.cli import config_parser, parse_config_args, split_overrides
 from video_rs.config import ConfigError, cfg_to_yaml, load_cfg
-from video_rs.config.cli import config_parser, parse_config_args
 
 
 def write(path: Path, text: str) -> str:
@@ -87,6 +87,25 @@ def test_cli_multi_value_and_required_options_among_the_overrides(argv):
     parser.add_argument("--src", default=None, required="--src" in argv)
     args, cfg = parse_config_args(parser, argv)
     assert args.splits == ["val"] and (cfg.DATA.NUM_FRAMES, cfg.SOLVER.BASE_LR) == (8, 0.2)
+
+
+def test_cli_a_file_named_like_a_key_does_not_hide_the_key(tmp_path, monkeypatch):
+    """Whether a token is a config key is decided by the config's keys, not by the files in the folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "RNG_SEED").write_text("")
+    parser = config_parser("test")
+    parser.add_argument("--splits", nargs="+", default=["train"])
+    args, cfg = parse_config_args(parser, ["--splits", "val", "RNG_SEED", "7"])
+    assert args.splits == ["val"] and cfg.RNG_SEED == 7
+
+
+def test_split_overrides_takes_each_key_and_its_value_wherever_it_stands():
+    """The one dialect every tool reads (tools/predict.py too): keys anywhere, `--opts` only a separator,
+    a misspelt key of a known section kept for the validator to name, a trailing key left over."""
+    tokens = ["a.mp4", "TEST.NUM_ENSEMBLE_VIEWS", "1", "b.mp4", "--opts", "DEVICE", "cpu", "SOLVER.BASE_LRR", "0.1",
+              "NOT_A_KEY", "TEST.BATCH_SIZE"]
+    assert split_overrides(tokens) == (["a.mp4", "b.mp4", "NOT_A_KEY", "TEST.BATCH_SIZE"],
+                                       ["TEST.NUM_ENSEMBLE_VIEWS", "1", "DEVICE", "cpu", "SOLVER.BASE_LRR", "0.1"])
 
 
 def test_cli_a_required_option_after_the_overrides_is_found():

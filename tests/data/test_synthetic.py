@@ -12,6 +12,7 @@ import pytest
 
 from video_rs.data.decoders import decode
 from video_rs.data.encode import write_video
+from video_rs.data.mirror import MIRROR_PAIRS
 from video_rs.data.synthetic import MOTIONS, generate_synthetic_dataset, main, render_motion
 
 
@@ -139,7 +140,7 @@ def _tree(root) -> list[str]:
 def test_synthetic_data_is_never_written_into_a_folder_holding_other_data(tmp_path, layout, capsys):
     """SYNTHETIC.ENABLE generated into a user's folder (and left a classes.txt that broke later runs)."""
     from video_rs.config import load_cfg
-    from video_rs.config.cli import run_tool
+    from video_rs.cli import run_tool
     from video_rs.data.synthetic import ensure_synthetic_dataset
 
     root = tmp_path / "mine"
@@ -173,3 +174,11 @@ def test_synthetic_data_goes_into_a_new_or_its_own_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     ensure_synthetic_dataset(load_cfg(None, SMALL + ["DATA.PATH_TO_DATA_DIR", str(tmp_path / "empty")]))
     assert os.path.isfile(tmp_path / "empty" / "train.csv")
+
+
+def test_mirror_pairs_are_motions_a_horizontal_flip_swaps():
+    """The loader's flip warning reads MIRROR_PAIRS: each pair is two synthetic motions, mirror images left-right."""
+    for a, b in MIRROR_PAIRS:
+        (kind_a, (dx_a, dy_a)), (kind_b, (dx_b, dy_b)) = MOTIONS[a], MOTIONS[b]
+        assert kind_a == kind_b
+        assert (dx_b, dy_b) == ((-dx_a, dy_a) if kind_a == "translate" else (-dx_a, -dy_a))

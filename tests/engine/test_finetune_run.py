@@ -98,7 +98,7 @@ def test_a_test_split_of_unreadable_videos_reports_no_metrics_not_zero(two_epoch
     ends with one `error:` line and exit status 2."""
     import shutil
 
-    from video_rs.config.cli import run_tool
+    from video_rs.cli import run_tool
 
     from video_rs.engine.evaluate import test
 

@@ -48,10 +48,12 @@ def test_micro_batches_must_divide_the_per_process_batch(data_three_classes, mak
 
 
 def test_out_of_memory_names_the_keys_that_shrink_the_micro_batch(data_three_classes, make_cfg, tmp_path, monkeypatch):
-    import video_rs.models
-    from video_rs.config.cli import user_errors
+    import importlib
 
-    build = video_rs.models.build_model
+    from video_rs.cli import user_errors
+
+    train_module = importlib.import_module("video_rs.engine.train")  # the package's `train` is the function
+    build = train_module.build_model
 
     def build_one_that_runs_out(cfg, **kwargs):
         model = build(cfg, **kwargs)
@@ -62,7 +64,7 @@ def test_out_of_memory_names_the_keys_that_shrink_the_micro_batch(data_three_cla
         model.forward = forward
         return model
 
-    monkeypatch.setattr(video_rs.models, "build_model", build_one_that_runs_out)
+    monkeypatch.setattr(train_module, "build_model", build_one_that_runs_out)  # where train() looks it up
     cfg = make_cfg(data_three_classes, str(tmp_path), 3, *SPLIT_INVARIANT, "TRAIN.GRAD_ACCUM_STEPS", "2")
     with pytest.raises(BatchMemoryError, match="2 clips of 4 x 32² per process at once .* raise TRAIN.GRAD_ACCUM_STEPS"):
         train(cfg)

@@ -2,7 +2,7 @@
 import os
 import shutil
 
-from video_rs.config.cli import run_tool
+from video_rs.cli import run_tool
 from video_rs.engine.train import main
 
 

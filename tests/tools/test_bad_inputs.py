@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from video_rs.config import load_cfg
-from video_rs.config.cli import run_tool
+from video_rs.cli import run_tool
 
 TINY = ["DEVICE", "cpu", "RESNET.DEPTH", "26", "RESNET.WIDTH_MULTIPLIER", "0.125", "MODEL.NUM_CLASSES", "3",
         "TENSORBOARD.ENABLE", "False"]

@@ -88,7 +88,7 @@ def test_cli_exit_codes(load_tool, videos, tmp_path, capsys):
 
 
 def test_overrides_start_at_the_first_config_key(load_tool):
-    split = load_tool("predict").split_videos_and_overrides
+    split = load_tool("predict").split_overrides  # the common dialect of every tool
     assert split(["a.mp4", "clips/B.MP4", "TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"]) == (
         ["a.mp4", "clips/B.MP4"], ["TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"])
 
@@ -128,3 +128,14 @@ def test_cli_bad_top_k_and_network_changing_overrides_are_one_error_line(load_to
         err = capsys.readouterr().err
         assert err.startswith(f"error: {checkpoint}: the overrides change the network its weights belong to "
                               f"({override[0]}: ") and err.count("\n") == 1, err
+
+
+def test_cli_overrides_may_stand_between_videos_and_a_key_without_value_is_named(load_tool, videos, tmp_path, capsys):
+    checkpoint = write_checkpoint(tmp_path / "fixed.pyth", bias=[0.0, math.log(2.0), 0.0])
+    argv = ["--checkpoint", checkpoint, videos[0], "TEST.NUM_ENSEMBLE_VIEWS", "1", videos[1], "--top-k", "1"]
+    assert load_tool("predict").main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{videos[0]} (3/3 views)" in out and f"{videos[1]} (3/3 views)" in out
+    with pytest.raises(SystemExit) as stop:
+        load_tool("predict").main(["--checkpoint", checkpoint, videos[0], "TEST.BATCH_SIZE"])
+    assert stop.value.code == 2 and "TEST.BATCH_SIZE needs a value" in capsys.readouterr().err

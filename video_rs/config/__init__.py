@@ -16,12 +16,7 @@ from fvcore.common.config import CfgNode
 from video_rs.config.defaults import get_defaults
 from video_rs.config.validate import ConfigError, validate_cfg
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_to_yaml", "flatten_keys", "parse_yaml"]
-
-
-def get_cfg() -> CfgNode:
-    """The defaults, mutable. Most callers want `load_cfg`."""
-    return get_defaults()
+__all__ = ["CfgNode", "ConfigError", "load_cfg", "cfg_to_yaml", "flatten_keys", "parse_yaml"]
 
 
 def load_cfg(path: str | None = None, opts: Sequence[str] | None = None, *, freeze: bool = True) -> CfgNode:

@@ -25,7 +25,7 @@ _C.MODEL.LABEL_SMOOTHING = 0.1  # cross-entropy label smoothing, in [0, 1)
 
 # ----------------------------------------------------------------------------- backbone
 _C.RESNET = CfgNode()
-_C.RESNET.DEPTH = 50  # 26, 50, 101, 152, 200, 270, 300, 350 or 420 (the spec's variant table)
+_C.RESNET.DEPTH = 50  # 26, 50, 101, 152, 200, 270, 300, 350 or 420 (the architecture specification's variant table)
 _C.RESNET.WIDTH_MULTIPLIER = 1.0  # scales every stage width (the paper's width scaling)
 _C.RESNET.SCALE_STEM_WIDTH = False  # also scale the stem widths by WIDTH_MULTIPLIER
 _C.RESNET.STEM = "v1"  # "v1": ResNet-D deep 3-conv stem; "v0": classic single 7x7 conv

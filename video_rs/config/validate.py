@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterator
 
+from video_rs.config.depths import STAGE_BLOCKS
+
 
 class ConfigError(ValueError):
     """A config key or value that cannot work; the message names the key and its source."""
@@ -140,8 +142,6 @@ def validate_cfg(cfg, *, source: str = "config", origins: dict[str, str] | None 
 
 
 def _validate_architecture(cfg, fail) -> None:
-    from video_rs.models.resnet3d import STAGE_BLOCKS  # the variant table is the single source
-
     if cfg.RESNET.DEPTH not in STAGE_BLOCKS:
         fail("RESNET.DEPTH", f"must be one of {sorted(STAGE_BLOCKS)}")
     blocks = STAGE_BLOCKS[cfg.RESNET.DEPTH]

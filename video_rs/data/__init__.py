@@ -12,15 +12,6 @@ from video_rs.data.transforms import normalize_clips
 
 __all__ = [
     "AnnotationError", "DecodeError", "FAILED_VIEW", "TooManyBadVideos", "VideoClipDataset", "VideoInfo",
-    "VideoList", "build_loader", "check_bad_fraction", "decode", "decode_sequential", "ensure_synthetic_dataset",
-    "generate_synthetic_dataset", "load_split", "normalize_clips", "open_video", "read_bad_videos", "video_info",
+    "VideoList", "build_loader", "check_bad_fraction", "decode", "decode_sequential", "load_split", "normalize_clips",
+    "open_video", "read_bad_videos", "video_info",
 ]
-
-
-def __getattr__(name: str):
-    """Synthetic-data entry points load on first use, so `python -m video_rs.data.synthetic` runs cleanly."""
-    if name in ("ensure_synthetic_dataset", "generate_synthetic_dataset"):
-        from video_rs.data import synthetic
-
-        return getattr(synthetic, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

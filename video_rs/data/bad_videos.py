@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 BAD_VIDEOS_FILE = "bad_videos.txt"
-logger = logging.getLogger("video_rs.data")
+logger = logging.getLogger(__name__)
 
 
 class TooManyBadVideos(RuntimeError):
@@ -45,7 +45,7 @@ class BadVideoLog:
         if self.quiet:
             return
         if self.output_dir and not self._append_once(path, reason):
-            return  # another worker, rank or an earlier session of this run listed (and logged) it
+            return  # another worker, rank or an earlier, interrupted part of this run listed (and logged) it
         logger.warning("cannot decode %s (%s split): %s", path, self.split, reason)
 
     def _append_once(self, path: str, reason: str) -> bool:

@@ -58,13 +58,15 @@ def _run_jobs(function, jobs: list, workers: int, progress) -> list:
     """`function` over `jobs` in `workers` processes, in order; `progress` wraps the result iterator."""
     wrap = progress or (lambda iterable, total: iterable)
     if workers <= 1:
-        return list(wrap(map(function, jobs), len(jobs)))
+        return list(wrap(map(function, jobs), total=len(jobs)))
     with ProcessPoolExecutor(workers) as pool:
-        return list(wrap(pool.map(function, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8)))), len(jobs)))
+        return list(wrap(pool.map(function, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8)))),
+                         total=len(jobs)))
 
 
 def check_videos(videos: VideoList, backend: str, *, workers: int = 1, progress=None) -> list[VideoCheck]:
-    """Check every video (in `workers` processes); `progress` wraps the result iterator (e.g. tqdm)."""
+    """Check every video (in `workers` processes); `progress(iterator, total=n)` wraps the results
+    (e.g. `video_rs.engine.logging.progress`)."""
     jobs = [(path, label, backend) for path, label in zip(videos.paths, videos.labels)]
     return _run_jobs(_check_job, jobs, workers, progress)
 

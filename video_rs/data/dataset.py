@@ -16,6 +16,7 @@ zero clips with view index FAILED_VIEW, which the evaluator leaves out and repor
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +24,12 @@ import torch
 from torch.utils.data import Dataset
 
 from video_rs.data.annotations import VideoList
-from video_rs.data.bad_videos import BadVideoLog, TooManyBadVideos, logger
+from video_rs.data.bad_videos import BadVideoLog, TooManyBadVideos
 from video_rs.data.decoders import DecodeError, open_video
 from video_rs.data.sampling import random_clip_indices, uniform_clip_indices
 from video_rs.data.transforms import EvalTransform, TrainTransform, frames_to_video
+
+logger = logging.getLogger(__name__)
 
 FAILED_VIEW = -1  # view_index of a view that could not be decoded (evaluation only)
 MODES = ("train", "val", "test")

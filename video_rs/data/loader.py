@@ -8,7 +8,10 @@ DistributedSampler adds, so each (video, view) is scored exactly once.
 """
 from __future__ import annotations
 
+import itertools
+import logging
 import random
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -17,8 +20,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from video_rs.config import ConfigError
 from video_rs.data.annotations import AnnotationError, VideoList, load_split
-from video_rs.data.bad_videos import check_missing_files, logger
+from video_rs.data.bad_videos import check_missing_files
 from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
+from video_rs.data.mirror import mirrored_classes
+
+logger = logging.getLogger(__name__)
 
 
 class ShardSampler(Sampler[int]):
@@ -60,14 +66,6 @@ class SeededDistributedSampler(DistributedSampler):
             yield index, (epoch_seed + index * 0x9E3779B97F4A7C15) % 2**63
 
 
-def mirrored_classes(class_names) -> list[str]:
-    """Class pairs a horizontal flip turns into each other (the synthetic motions)."""
-    from video_rs.data.synthetic import MIRROR_PAIRS
-
-    names = set(class_names or ())
-    return [f"{a}/{b}" for a, b in MIRROR_PAIRS if a in names and b in names]
-
-
 def _rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -85,6 +83,8 @@ def split_of(cfg, mode: str) -> tuple[str, str]:
 
 def load_videos(cfg, mode: str) -> VideoList:
     """The split's video list, after the start-up check that its files exist (synthetic data made first)."""
+    # not at module top: the package would then import synthetic, and `python -m video_rs.data.synthetic`
+    # would run a second copy of a module already imported (runpy warns)
     from video_rs.data.synthetic import ensure_synthetic_dataset
 
     ensure_synthetic_dataset(cfg)
@@ -181,3 +181,12 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(), drop_last=mode == "train",
         worker_init_fn=seed_worker, generator=generator, persistent_workers=workers > 0,
         prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if workers > 0 else None)
+
+
+def endless_batches(loader) -> Iterator:
+    """The loader's batches epoch after epoch, reshuffled each pass (set_epoch): for benchmarks that time
+    more batches than one epoch holds."""
+    for epoch in itertools.count():
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        yield from loader

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
+from video_rs.data.annotations import VIDEO_EXTENSIONS
 from video_rs.data.check import check_video
 from video_rs.data.decoders import display_frame, open_video
 from video_rs.data.encode import VideoWriter
-from video_rs.data.progress import progress
+from video_rs.data.progress import progress as report_progress
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -43,7 +44,7 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
 
     An existing `dst` is kept ("skipped") when its first, middle and last frame decode, else redone.
     """
-    import av
+    import av  # lazy: the heavy decoder loads only when re-encoding
 
     if os.path.exists(dst) and check_video(dst, 0, "pyav").ok:
         return "skipped"
@@ -76,12 +77,16 @@ def resize_job(job: tuple) -> tuple[str, str, str | None]:
         return dst, "failed", f"{type(err).__name__}: {err}"
 
 
-def resize_all(jobs: list[tuple], workers: int) -> tuple[Counter, dict[str, str]]:
-    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error})."""
+def resize_all(jobs: list[tuple], workers: int, *, progress=None) -> tuple[Counter, dict[str, str]]:
+    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error}).
+
+    `progress(iterator, total=n)` wraps the results (default: a bar on a terminal, else a line every 30 s).
+    """
     counts, failed = Counter(), {}
+    wrap = progress or (lambda iterable, total: report_progress(iterable, total=total, desc="resize"))
 
     def collect(results):
-        for dst, status, error in progress(results, total=len(jobs), desc="resize"):
+        for dst, status, error in wrap(results, total=len(jobs)):
             counts[status] += 1
             if status == "failed":
                 failed[dst] = error
@@ -148,8 +153,6 @@ def index_videos(folder: str) -> dict[str, str]:
     NOT_VIDEO_EXTENSIONS) is taken too, so a clip in a rarer container is resized (or reported as
     failed, with FFmpeg's reason) instead of being called missing.
     """
-    from video_rs.data.annotations import VIDEO_EXTENSIONS
-
     found, others = {}, {}
     for root, _, files in os.walk(folder):
         for name in sorted(files):
@@ -241,7 +244,7 @@ def _locate(videos_dir: str, video: str, index: dict[str, str] | None) -> str | 
 
 
 def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: str, *, short_side: int = 256,
-                          gop: int | None = None, crf: int = 23, workers: int = 1) -> SplitPrepReport:
+                          gop: int | None = None, crf: int = 23, workers: int = 1, progress=None) -> SplitPrepReport:
     """Resize every video a UCF101 / HMDB51 split uses to `out/<class>/<name>.mp4` and write the split files
     (`out/<official folder>/`) naming those mp4s, so `read_ucf101` / `read_hmdb51` read `out` as it is.
 
@@ -278,7 +281,7 @@ def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: s
         dst = os.path.join(out, _as_mp4(video))
         source_of[dst] = video
         jobs.append((src, dst, short_side, gop, crf))
-    counts, failed_dst = resize_all(jobs, workers)
+    counts, failed_dst = resize_all(jobs, workers, progress=progress)
     failed = {source_of[dst]: error for dst, error in failed_dst.items()}
 
     dropped = set(missing) | set(failed)

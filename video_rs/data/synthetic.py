@@ -17,6 +17,7 @@ annotations or class names), so generated files never mix with real data.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import time
@@ -24,9 +25,13 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
 
 import numpy as np
+import torch.distributed as dist
 
 from video_rs.data.annotations import name_a_few
+from video_rs.config import ConfigError
 from video_rs.data.encode import write_video
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 MARKER_FILE = ".video_rs_synthetic"
@@ -41,8 +46,6 @@ MOTIONS: dict[str, tuple[str, tuple[float, float]]] = {
     "grow": ("scale", (1, 0)), "shrink": ("scale", (-1, 0)),
 }
 CLASS_NAMES = list(MOTIONS)
-MIRROR_PAIRS = (("right", "left"), ("clockwise", "counterclockwise"), ("down_right", "down_left"),
-                ("up_left", "up_right"))  # a horizontal flip turns one into the other
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -197,12 +200,8 @@ def ensure_synthetic_dataset(cfg) -> None:
     """
     if not cfg.SYNTHETIC.ENABLE:
         return
-    import torch.distributed as dist
-
     root = cfg.DATA.PATH_TO_DATA_DIR
     if not root:
-        from video_rs.config import ConfigError
-
         raise ConfigError("SYNTHETIC.ENABLE needs DATA.PATH_TO_DATA_DIR: the folder to generate the dataset into")
     distributed = dist.is_available() and dist.is_initialized()
     missing = not os.path.isfile(os.path.join(root, "train.csv"))
@@ -210,14 +209,10 @@ def ensure_synthetic_dataset(cfg) -> None:
         try:
             check_generation_folder(root)  # on every rank, so none is left waiting at the barrier
         except FileExistsError as err:
-            from video_rs.config import ConfigError
-
             raise ConfigError(f"SYNTHETIC.ENABLE would generate the synthetic dataset into DATA.PATH_TO_DATA_DIR, but "
                               f"{err}. Set SYNTHETIC.ENABLE False to use the data in {root}, or give "
                               "DATA.PATH_TO_DATA_DIR an empty or new folder") from None
     if missing and (not distributed or dist.get_rank() == 0):
-        from video_rs.data.bad_videos import logger
-
         started = time.perf_counter()
         generate_synthetic_dataset(root, num_classes=cfg.MODEL.NUM_CLASSES,
                                    videos_per_class=tuple(cfg.SYNTHETIC.VIDEOS_PER_CLASS),

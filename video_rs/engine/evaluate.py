@@ -14,20 +14,21 @@ import os
 import torch
 from torch import nn
 
+from video_rs.data import FAILED_VIEW, build_loader
 from video_rs.engine.checkpoint import (CheckpointError, build_model_from_checkpoint, find_latest_checkpoint,
                                        load_checkpoint, network_differences)
-from video_rs.engine.distributed import all_gather_object, init_distributed, is_main_process, select_device
-from video_rs.engine.logging import check_output_dir, get_logger, progress, setup_logging
+from video_rs.engine.distributed import all_gather_object, is_main_process
+from video_rs.engine.logging import get_logger, progress
 from video_rs.engine.metrics import VideoScores, classification_metrics
+from video_rs.engine.reports import write_test_reports
 from video_rs.engine.runtime import Runtime
+from video_rs.engine.session import start_run
 
 
 @torch.no_grad()
 def score_views(model: nn.Module, loader, runtime: Runtime, *, num_classes: int, method: str = "sum",
                 chunk: int = 64, desc: str = "eval") -> VideoScores:
     """Softmax scores of every view, aggregated per video and merged over ranks (result on every rank)."""
-    from video_rs.data import FAILED_VIEW
-
     was_training = model.training
     model.eval()
     local = VideoScores(num_classes, method)
@@ -61,13 +62,8 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
     Without `model`, the weights (EMA when kept) come from TEST.CHECKPOINT_FILE_PATH or the newest
     checkpoint in OUTPUT_DIR, and the network is rebuilt from the config stored in that file.
     """
-    from video_rs.data import build_loader
-    from video_rs.engine.reports import write_test_reports
-
-    check_output_dir(cfg.OUTPUT_DIR)
-    device = select_device(cfg)
-    init_distributed(cfg, device)
-    log = setup_logging(cfg.OUTPUT_DIR)
+    device = start_run(cfg)
+    log = get_logger()
     checkpoint_path = None
     if model is None:
         checkpoint_path, state = _test_checkpoint(cfg)

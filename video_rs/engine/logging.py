@@ -13,6 +13,7 @@ import sys
 import tempfile
 from typing import Any, Iterable
 
+from video_rs.data.progress import progress as report_progress
 from video_rs.engine.distributed import is_main_process
 
 LOGGER_NAME = "video_rs"
@@ -61,12 +62,11 @@ def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-def progress(iterable: Iterable, *, total: int | None = None, desc: str = "") -> Iterable:
+def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", leave: bool = False) -> Iterable:
     """On rank 0, a tqdm bar when stderr is a terminal, else a progress line every 30 s (nohup, SLURM);
-    the bare iterable on other ranks."""
-    from video_rs.data.progress import progress as report_progress
-
-    return report_progress(iterable, total=total, desc=desc, enabled=is_main_process(), leave=False)
+    the bare iterable on other ranks. The data tools take it as their `progress` argument
+    (`leave=True` keeps the finished bar on screen)."""
+    return report_progress(iterable, total=total, desc=desc, enabled=is_main_process(), leave=leave)
 
 
 class MetricsWriter:

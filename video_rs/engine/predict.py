@@ -16,6 +16,8 @@ from typing import Sequence
 
 import torch
 
+from video_rs.data.annotations import VideoList
+from video_rs.data.loader import build_loader
 from video_rs.engine.checkpoint import (CheckpointError, cfg_from_checkpoint, eval_weights, load_checkpoint,
                                        network_differences)
 from video_rs.engine.distributed import select_device
@@ -79,9 +81,6 @@ def predict_videos(checkpoint: str, paths: Sequence[str], *, opts: Sequence[str]
 
 def _test_views(cfg, paths: list[str]):
     """(dataset, loader) of the test views of `paths`, through the data package (label 0: unknown)."""
-    from video_rs.data.annotations import VideoList
-    from video_rs.data.loader import build_loader
-
     loader = build_loader(cfg, "test", videos=VideoList(paths, [0] * len(paths), source="command line"),
                           log_bad_videos=False)  # each unreadable file gets its own ERROR line from the caller
     return loader.dataset, loader

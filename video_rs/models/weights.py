@@ -51,17 +51,13 @@ same every-tensor-accounted-for rule holds. It needs TensorFlow, which video_rs 
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from video_rs.config import cfg_to_yaml
-from video_rs.engine.checkpoint import save_checkpoint
 from video_rs.models.blocks import Conv3dSame, MaxPool3dSame, ProjectionShortcut3D
-from video_rs.models.resnet3d import build_model
 
 INFLATE_MODES = ("center", "mean")
 
@@ -233,29 +229,6 @@ def read_timm_state_dict(path: str) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightConversionError(f"{path}: not a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def convert_timm_checkpoint(
-    src: str, cfg, out: str, *, mode: str = "center", allow_mismatch: bool = False,
-    class_names: list[str] | None = None,
-) -> Conversion:
-    """Write a video_rs checkpoint (resolved cfg, class names, inflated weights) from a timm file.
-
-    The file is complete, so `tools/test_net.py` / `tools/predict.py` rebuild the model from it
-    alone; with `allow_mismatch`, tensors the source lacked keep the model's fresh initialisation.
-    """
-    if class_names is not None and len(class_names) != cfg.MODEL.NUM_CLASSES:
-        raise WeightConversionError(
-            f"{len(class_names)} class names for MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
-    model = build_model(cfg)
-    conversion = inflate_timm_weights(model, src, mode=mode, allow_mismatch=allow_mismatch)
-    save_checkpoint(out, {
-        "epoch": 0, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
-        "ema": None, "optimizer": None, "schedule": None, "scaler": None, "metrics": {},
-        "converted_from": {"type": "timm", "file": os.path.basename(src), "inflate_mode": mode,
-                           "problems": conversion.problems()},
-    })
-    return conversion
 
 
 def inflate_timm_weights(model: nn.Module, path: str, *, mode: str = "center", allow_mismatch: bool = False) -> Conversion:
