@@ -51,6 +51,7 @@ same every-tensor-accounted-for rule holds. It needs TensorFlow, which video_rs 
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
