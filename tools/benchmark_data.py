@@ -11,7 +11,7 @@ import json
 import sys
 
 from video_rs.config.cli import config_parser, parse_config_args, run_tool
-from video_rs.data.throughput import describe_loader, measure_loader
+from video_rs.bench.data_throughput import describe_loader, measure_loader
 
 
 def parse_args(argv=None):
