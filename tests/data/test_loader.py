@@ -57,7 +57,7 @@ def test_test_views_are_deterministic(tiny_synthetic_dataset, tmp_path):
 
 
 def test_evaluation_shards_are_disjoint_and_complete_without_padding(tiny_synthetic_dataset, tmp_path, monkeypatch):
-    """Three ranks over 6 videos x 2 temporal items: every (video, view) once, uneven shards allowed."""
+    """Three ranks over 6 videos (items): every (video, view) once, uneven shards allowed."""
     from video_rs.data import loader as loader_module
 
     cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TEST.NUM_SPATIAL_CROPS", "3", "TEST.BATCH_SIZE", "9")
@@ -65,7 +65,7 @@ def test_evaluation_shards_are_disjoint_and_complete_without_padding(tiny_synthe
     for rank in range(3):
         monkeypatch.setattr(loader_module, "_rank_and_world", lambda rank=rank: (rank, 3))
         loader = build_loader(cfg, "test")
-        assert loader.batch_size == 1  # 9 clips // 3 ranks = 3 clips = one item of 3 crops
+        assert loader.batch_size == 1  # 9 clips // 3 ranks = 3 clips: at least one video (6 views)
         pairs += [(v, k) for b in loader for v, k in zip(b[2].tolist(), b[3].tolist())]
     assert sorted(pairs) == [(v, k) for v in range(6) for k in range(6)]
 

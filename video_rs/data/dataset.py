@@ -5,9 +5,14 @@ An item is a small stack of clips that share one decode, flattened into the batc
     train  item = a video              -> K = NUM_CLIPS_PER_VIDEO random clips, each augmented
                                           S = TRAIN_CROP_NUM_SPATIAL times      (views 0..K*S-1)
     val    item = a video              -> 1 centre clip, centre crop             (view 0)
-    test   item = (video, temporal k)  -> NUM_SPATIAL_CROPS crops of clip k      (views k*S .. k*S+S-1)
+    test   item = a video              -> NUM_ENSEMBLE_VIEWS clips x NUM_SPATIAL_CROPS crops  (view k*S + s)
 
 each as `(clips uint8 [K, C, T, H, W], labels [K], video_index [K], view_index [K])`.
+
+A test video is opened once and its temporal views are decoded together: one `get` of the sorted
+union of their frames, resized once per spatial crop, then gathered into views (a view's pixels are
+the same as decoding it alone). Views further apart than EVAL_DECODE_GAP_SECONDS are reached by a
+seek instead of decoding through the gap, and one decode holds at most EVAL_DECODE_BYTES of frames.
 
 Training never dies from a bad file: another clip of the same video is tried DECODE_RETRIES
 times (when the error says another clip may work), then a random other video. Evaluation returns
@@ -25,12 +30,14 @@ from torch.utils.data import Dataset
 from video_rs.data.annotations import VideoList
 from video_rs.data.bad_videos import BadVideoLog, TooManyBadVideos, logger
 from video_rs.data.decoders import DecodeError, open_video
-from video_rs.data.sampling import random_clip_indices, uniform_clip_indices
+from video_rs.data.sampling import decode_groups, random_clip_indices, uniform_clip_indices
 from video_rs.data.transforms import EvalTransform, TrainTransform, frames_to_video
 
 FAILED_VIEW = -1  # view_index of a view that could not be decoded (evaluation only)
 MODES = ("train", "val", "test")
 MAX_REPLACEMENT_VIDEOS = 100  # consecutive unreadable videos before training gives up
+EVAL_DECODE_BYTES = 256 * 2**20  # decoded frames one evaluation decode may hold: ~770 frames of 454 x 256
+EVAL_DECODE_GAP_SECONDS = 2.0  # views further apart are reached by a seek, not by decoding the gap
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ class VideoClipDataset(Dataset):
     @property
     def views_per_video(self) -> int:
         """Clips per video in one pass: K x S in training, temporal x spatial views in evaluation."""
-        return self.clips_per_item * self.num_temporal_views
+        return self.clips_per_item
 
     @property
     def paths(self) -> list[str]:
@@ -102,10 +109,13 @@ class VideoClipDataset(Dataset):
 
     @property
     def clips_per_item(self) -> int:
-        return self.clips_per_video * self.augmentations_per_clip if self.mode == "train" else self.num_spatial_crops
+        """An item is a video: K x S clips in training, every temporal x spatial view in evaluation."""
+        if self.mode == "train":
+            return self.clips_per_video * self.augmentations_per_clip
+        return self.num_temporal_views * self.num_spatial_crops
 
     def __len__(self) -> int:
-        return self.num_videos * self.num_temporal_views
+        return self.num_videos
 
     def probe(self, video_index: int) -> str | None:
         """Decode every frame this split would use from the video, here; the failure reason or None."""
@@ -136,7 +146,7 @@ class VideoClipDataset(Dataset):
                 return self._load(index)
         if self.mode == "train":
             return self._train_item(key)
-        return self._eval_item(*divmod(key, self.num_temporal_views))
+        return self._eval_item(key)
 
     def _item(self, clips: torch.Tensor, video: int, views: torch.Tensor):
         count = len(clips)
@@ -148,19 +158,44 @@ class VideoClipDataset(Dataset):
         return uniform_clip_indices(video.num_frames, s.num_frames, s.sampling_rate, video.fps, s.target_fps,
                                     self.num_temporal_views)
 
-    def _eval_item(self, video: int, temporal: int):
-        crops = self.num_spatial_crops
+    def _eval_item(self, video: int):
+        """Every view of the video from one open: zeros and FAILED_VIEW where a view cannot be decoded."""
+        crops, size = self.num_spatial_crops, self.transform.crop_size
+        clips = torch.zeros((self.clips_per_item, 3, self.sampling.num_frames, size, size), dtype=torch.uint8)
+        views = torch.full((self.clips_per_item,), FAILED_VIEW, dtype=torch.int64)
         try:
             with open_video(self.paths[video], self.backend) as opened:
-                frames = opened.get(self._eval_indices(opened)[temporal])
-            clips = self.transform(frames_to_video(frames))
-            views = temporal * crops + torch.arange(crops)
-        except DecodeError as err:
+                temporal = self._eval_indices(opened)
+                info = opened.info
+                max_frames = max(1, EVAL_DECODE_BYTES // (info.height * info.width * 3))
+                for group in decode_groups(temporal, max_gap=EVAL_DECODE_GAP_SECONDS * opened.fps,
+                                           max_frames=max_frames):
+                    self._decode_views(opened, [temporal[k] for k in group], group, clips, views)
+        except DecodeError as err:  # the file cannot be opened: every view fails
             self.bad_log.record(err.path, err.reason)
-            size = self.transform.crop_size
-            clips = torch.zeros((crops, 3, self.sampling.num_frames, size, size), dtype=torch.uint8)
-            views = torch.full((crops,), FAILED_VIEW)
         return self._item(clips, video, views)
+
+    def _decode_views(self, opened, indices: list[np.ndarray], temporal: list[int], clips: torch.Tensor,
+                      views: torch.Tensor) -> None:
+        """Temporal views `temporal` (frames `indices`) from one `get` into their rows of `clips` and `views`.
+
+        When the joint decode fails, each view is tried alone, so a truncated file keeps its readable views.
+        """
+        crops = self.num_spatial_crops
+        wanted = np.unique(np.concatenate(indices))
+        try:
+            resized = self.transform(frames_to_video(opened.get(wanted)))  # [crops, C, len(wanted), S, S]
+        except DecodeError as err:
+            if len(temporal) == 1:
+                self.bad_log.record(err.path, err.reason)
+                return
+            for clip, k in zip(indices, temporal):
+                self._decode_views(opened, [clip], [k], clips, views)
+            return
+        for clip, k in zip(indices, temporal):
+            rows = slice(k * crops, (k + 1) * crops)
+            torch.index_select(resized, 2, torch.as_tensor(np.searchsorted(wanted, clip)), out=clips[rows])
+            views[rows] = k * crops + torch.arange(crops)
 
     def _train_item(self, video: int):
         for _ in range(MAX_REPLACEMENT_VIDEOS):
