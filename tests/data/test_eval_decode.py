@@ -1,9 +1,9 @@
 """The multi-view test decodes each video once: views equal decoding each alone, frames decoded ~ one pass."""
-import av
 import numpy as np
 import pytest
 import torch
 
+from video_rs.bench.data_compare import frames_decoded, keyframe_indices
 from video_rs.config import load_cfg
 from video_rs.data import FAILED_VIEW, build_loader
 from video_rs.data import dataset as dataset_module
@@ -51,19 +51,6 @@ def per_view(path, backend, k):
     return EvalTransform(crop_size=CROP, num_crops=CROPS)(frames_to_video(frames))
 
 
-def keyframes(path):
-    """Display indices of the keyframes, from the packets (nothing decoded)."""
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        fps, base = float(stream.average_rate), float(stream.time_base)
-        return sorted(round(p.pts * base * fps) for p in container.demux(stream) if p.is_keyframe and p.pts is not None)
-
-
-def frames_decoded(gets, keys):
-    """Frames a forward decoder needs for these `get`s: from the keyframe before each one's first frame to its last."""
-    return sum(int(max(w)) - max(k for k in keys if k <= min(w)) + 1 for w in gets)
-
-
 @pytest.fixture
 def get_calls(monkeypatch):
     """Records (path, sorted frames) of every `get` the dataset makes (the real decoder runs)."""
@@ -91,7 +78,7 @@ def test_every_view_equals_decoding_it_alone_from_one_decode(videos, tmp_path, b
     assert len(get_calls) == 1  # one open, one decode of the union
     with open_video(path, "pyav") as video:
         per_view_gets = uniform_clip_indices(video.num_frames, NUM_FRAMES, RATE, video.fps, 30.0, VIEWS)
-    keys = keyframes(path)
+    keys = keyframe_indices(path)
     one_pass = frames_decoded([np.concatenate(per_view_gets)], keys)
     assert frames_decoded([w for _, w in get_calls], keys) <= 1.1 * one_pass
     assert frames_decoded(per_view_gets, keys) > 1.5 * one_pass  # what decoding each view alone costs

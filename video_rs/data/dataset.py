@@ -121,7 +121,7 @@ class VideoClipDataset(Dataset):
         """Decode every frame this split would use from the video, here; the failure reason or None."""
         try:
             with open_video(self.paths[video_index], self.backend) as video:
-                video.get(np.unique(np.concatenate(self._eval_indices(video))))
+                video.get(np.unique(np.concatenate(self.view_indices(video))))
         except DecodeError as err:
             return err.reason
         return None
@@ -153,7 +153,8 @@ class VideoClipDataset(Dataset):
         return (clips, torch.full((count,), self.labels[video], dtype=torch.int64),
                 torch.full((count,), video, dtype=torch.int64), views.to(torch.int64))
 
-    def _eval_indices(self, video) -> list[np.ndarray]:
+    def view_indices(self, video) -> list[np.ndarray]:
+        """Frames of each temporal view of an opened video (evaluation)."""
         s = self.sampling
         return uniform_clip_indices(video.num_frames, s.num_frames, s.sampling_rate, video.fps, s.target_fps,
                                     self.num_temporal_views)
@@ -165,7 +166,7 @@ class VideoClipDataset(Dataset):
         views = torch.full((self.clips_per_item,), FAILED_VIEW, dtype=torch.int64)
         try:
             with open_video(self.paths[video], self.backend) as opened:
-                temporal = self._eval_indices(opened)
+                temporal = self.view_indices(opened)
                 info = opened.info
                 max_frames = max(1, EVAL_DECODE_BYTES // (info.height * info.width * 3))
                 for group in decode_groups(temporal, max_gap=EVAL_DECODE_GAP_SECONDS * opened.fps,

@@ -1,0 +1,243 @@
+"""The project's train and test loaders beside decode baselines, on the same clips, interleaved in one run.
+
+    train clips (the train loader's own draws, replayed):
+      decord floor     decord.VideoReader(...).get_batch(clip frames): decode and nothing else
+      pyav slowfast    PySlowFast's PyAV path: seek before the clip, decode to its end, RGB every frame
+      train loader     the configured train loader (workers, crop, flip, RandAugment as configured, collate)
+    test videos (every temporal x spatial view):
+      test per view    each temporal view opened and decoded on its own (the test path before decode-once)
+      test loader      the configured test loader: every view of a video from one decode
+
+Variants take turns round by round (the order rotating), so load from other work on the machine hits
+them alike; ratios within one run are the trustworthy numbers. A loader's CPU time is the main
+process's while it waits for batches plus its workers' over the timed rounds (read from /proc), so a
+worker's decode counts where it is spent. With workers, a loader's batches are prefetched while
+other variants run, so its wall-clock clips/s is not reported; clips per CPU-second is.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from video_rs.bench.data_throughput import _endless, with_loader_settings
+from video_rs.data.decoders import open_video
+from video_rs.data.loader import build_loader
+from video_rs.data.sampling import random_clip_indices
+from video_rs.data.transforms import frames_to_video
+
+TRAIN_TARGET, TEST_TARGET = 330, 1000  # clips/s one GPU needs (RS-50 train / multi-view test)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(c) for c in handle.read().split()]
+        except OSError:
+            pass
+    return found + [grandchild for child in found for grandchild in _children(child)]
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # ended meanwhile
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu(pids: list[int]) -> float:
+    """CPU seconds of these processes and their descendants."""
+    return sum(_cpu_of(pid) + workers_cpu(_children(pid)) for pid in pids)
+
+
+@dataclass
+class Variant:
+    name: str
+    kind: str  # "train" or "test": which target and which ratios apply
+    step: Callable[[int], int]  # runs round r, returns the clips it made
+    workers: list[int] = field(default_factory=list)  # its loader's worker processes (their CPU is its own)
+    clips: int = 0
+    cpu: float = 0.0
+    wall: float = 0.0
+
+    def row(self) -> dict:
+        cpu_ms = 1000 * self.cpu / self.clips if self.clips else float("nan")
+        target = TRAIN_TARGET if self.kind == "train" else TEST_TARGET
+        # with workers, a loader's batches were prefetched while other variants ran: its wall time means nothing
+        wall_rate = self.clips / self.wall if self.wall and not self.workers else float("nan")
+        return {"variant": self.name, "kind": self.kind, "clips": self.clips, "clips_per_s": wall_rate,
+                "clips_per_cpu_s": 1000 / cpu_ms, "cpu_ms_per_clip": cpu_ms,
+                "cores_for_target": target * cpu_ms / 1000, "target_clips_per_s": target}
+
+
+def keyframe_indices(path: str) -> list[int]:
+    """Display indices of a file's keyframes, from its packets (nothing decoded)."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        fps, base = float(stream.average_rate), float(stream.time_base)
+        start = stream.start_time or 0
+        return sorted(round((p.pts - start) * base * fps) for p in container.demux(stream)
+                      if p.is_keyframe and p.pts is not None)
+
+
+def frames_decoded(gets, keyframes: list[int]) -> int:
+    """Frames a forward decoder decodes for these `get`s: from the keyframe before each one's first frame to its last."""
+    return sum(int(np.max(w)) - max(k for k in keyframes if k <= int(np.min(w))) + 1 for w in gets)
+
+
+def _train_draws(loader, batches: int) -> list[list[tuple[int, int]]]:
+    """The (video, seed) items of the loader's first `batches` batches of epoch 0 (then reset to epoch 0)."""
+    loader.sampler.set_epoch(0)
+    draws = []
+    for batch in loader.batch_sampler:
+        draws.append(list(batch))
+        if len(draws) == batches:
+            break
+    loader.sampler.set_epoch(0)
+    return draws
+
+
+def _clip_of(dataset, video: int, seed: int, opened) -> np.ndarray:
+    """The frames the train item (video, seed) samples: the dataset's first draw under that seed."""
+    s = dataset.sampling
+    generator = torch.Generator().manual_seed(seed)
+    return random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps, generator)
+
+
+def decord_floor(path: str, indices: np.ndarray) -> np.ndarray:
+    import decord
+
+    reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+    return reader.get_batch(indices.tolist()).asnumpy()
+
+
+def pyav_slowfast(path: str, indices: np.ndarray, fps_hint: float) -> np.ndarray:
+    """PySlowFast's `pyav_decode`: seek (backward, keyframe) before the clip's start time, decode every frame
+    up to its end time, convert each to RGB, then pick the sampled ones."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or fps_hint)
+        base = float(stream.time_base)
+        start_pts, end_pts = int(indices.min() / fps / base), int(indices.max() / fps / base)
+        container.seek(max(start_pts - 1024, 0), any_frame=False, backward=True, stream=stream)
+        frames = {}
+        for frame in container.decode(stream):
+            if frame.pts < start_pts:
+                continue
+            frames[int(round(frame.pts * base * fps))] = frame.to_rgb().to_ndarray()
+            if frame.pts >= end_pts:
+                break
+    keys = sorted(frames)
+    return np.stack([frames[keys[min(np.searchsorted(keys, i), len(keys) - 1)]] for i in indices])
+
+
+def per_view_item(dataset, video: int) -> torch.Tensor:
+    """Every view of a test video the way the test loader made them before decode-once: an open per view."""
+    views = []
+    for k in range(dataset.num_temporal_views):
+        with open_video(dataset.paths[video], dataset.backend) as opened:
+            frames = opened.get(dataset.view_indices(opened)[k])
+        views.append(dataset.transform(frames_to_video(frames)))
+    return torch.cat(views)
+
+
+def _started(loader) -> tuple[Iterator, list[int], tuple]:
+    """An endless stream over `loader`, its worker processes (started here) and its first batch."""
+    before = set(_children(os.getpid()))
+    stream = _endless(loader)
+    first = next(stream)
+    return stream, sorted(set(_children(os.getpid())) - before), first
+
+
+def build_variants(cfg, *, rounds: int, num_workers: int | None, backend: str | None) -> list[Variant]:
+    """The five variants; round 0 of each is already run here (the loaders' first batches start their workers)."""
+    cfg = with_loader_settings(cfg, num_workers, backend)
+    train, test = build_loader(cfg, "train"), build_loader(cfg, "test")
+    draws = _train_draws(train, rounds)
+    train_stream, train_workers, _ = _started(train)
+    test_stream, test_workers, _ = _started(test)
+    test_videos = list(test.batch_sampler)  # videos per test batch, in loader order
+    dataset = train.dataset
+
+    def replay(decode_clip):
+        def step(r: int) -> int:
+            for video, seed in draws[r]:
+                with open_video(dataset.paths[video], dataset.backend) as opened:
+                    indices, fps = _clip_of(dataset, video, seed, opened), opened.fps
+                decode_clip(dataset.paths[video], indices, fps)
+            return len(draws[r]) * dataset.clips_per_item
+        return step
+
+    def test_per_view(r: int) -> int:
+        return sum(len(per_view_item(test.dataset, v)) for v in test_videos[r % len(test_videos)])
+
+    return [
+        Variant("decord floor", "train", replay(lambda path, indices, fps: decord_floor(path, indices))),
+        Variant("pyav slowfast", "train", replay(pyav_slowfast)),
+        Variant("train loader", "train", lambda r: len(next(train_stream)[0]), train_workers),
+        Variant("test per view", "test", test_per_view),
+        Variant("test loader", "test", lambda r: len(next(test_stream)[0]), test_workers),
+    ]
+
+
+def run_compare(cfg, *, rounds: int = 6, warmup: int = 1, num_workers: int | None = None,
+                backend: str | None = None) -> list[dict]:
+    """Rows of clips/s, CPU ms per clip and cores per GPU for each variant, after `warmup` untimed rounds.
+
+    The loaders' round 0 is their first batch (worker start-up), so `warmup` is at least 1.
+    """
+    warmup = max(warmup, 1)
+    variants = build_variants(cfg, rounds=rounds + warmup, num_workers=num_workers, backend=backend)
+    for variant in variants[:2] + variants[3:4]:
+        variant.step(0)
+    spent = {}
+    for r in range(1, rounds + warmup):
+        if r == warmup:
+            spent = {v.name: workers_cpu(v.workers) for v in variants}
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for variant in order:
+            cpu, wall = time.process_time(), time.perf_counter()
+            clips = variant.step(r)
+            if r >= warmup:
+                variant.cpu += time.process_time() - cpu
+                variant.wall += time.perf_counter() - wall
+                variant.clips += clips
+    for variant in variants:  # a full prefetch queue at both ends: the workers' work matches the batches taken
+        variant.cpu += workers_cpu(variant.workers) - spent.get(variant.name, 0.0)
+    rows = [v.row() for v in variants]
+    first = {kind: next(row for row in rows if row["kind"] == kind) for kind in ("train", "test")}
+    for row in rows:
+        base = first[row["kind"]]
+        row["cpu_vs_first"] = row["cpu_ms_per_clip"] / base["cpu_ms_per_clip"]
+        row["clips_per_core_vs_first"] = base["cpu_ms_per_clip"] / row["cpu_ms_per_clip"]
+    return rows
+
+
+def test_frames_decoded(dataset, videos: list[int]) -> dict:
+    """Frames a forward decoder decodes for these test videos: view by view, decode-once, and one plain pass."""
+    from video_rs.data import dataset as dataset_module
+    from video_rs.data.sampling import decode_groups
+
+    totals = {"per_view": 0, "decode_once": 0, "one_pass": 0}
+    for video in videos:
+        path = dataset.paths[video]
+        keys = keyframe_indices(path)
+        with open_video(path, dataset.backend) as opened:
+            views, fps = dataset.view_indices(opened), opened.fps
+        groups = decode_groups(views, max_gap=dataset_module.EVAL_DECODE_GAP_SECONDS * fps, max_frames=10**9)
+        totals["per_view"] += frames_decoded(views, keys)
+        totals["decode_once"] += frames_decoded([np.concatenate([views[k] for k in g]) for g in groups], keys)
+        totals["one_pass"] += frames_decoded([np.concatenate(views)], keys)
+    return totals
