@@ -216,7 +216,8 @@ def test_items_load_on_one_thread_and_the_callers_thread_count_returns(tiny_synt
     loader = build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "train")
     seen = []
     real = loader.dataset._train_item
-    monkeypatch.setattr(loader.dataset, "_train_item", lambda video: seen.append(torch.get_num_threads()) or real(video))
+    monkeypatch.setattr(loader.dataset, "_train_item",
+                        lambda video, out: seen.append(torch.get_num_threads()) or real(video, out))
     torch.set_num_threads(2)
     try:
         assert len(list(loader)) == 3

@@ -95,9 +95,12 @@ def spatial_crop_boxes(height: int, width: int, num_crops: int) -> list[Box]:
     return [(0, offset, side, side) for offset in offsets]
 
 
-def to_clip(video: torch.Tensor) -> torch.Tensor:
-    """[T, C, H, W] -> contiguous [C, T, H, W] (the model's per-clip layout)."""
-    return video.permute(1, 0, 2, 3).contiguous()
+def to_clip(video: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """[T, C, H, W] -> contiguous [C, T, H, W] (the model's per-clip layout), written into `out` when given
+    (a slot of the batch: the clip is copied once, straight into place)."""
+    if out is None:
+        return video.permute(1, 0, 2, 3).contiguous()
+    return out.copy_(video.permute(1, 0, 2, 3))
 
 
 @dataclass
@@ -116,7 +119,7 @@ class TrainTransform:
         self._randaug = ClipRandAugment(self.randaug_num_ops, self.randaug_magnitude) \
             if self.randaug_num_ops > 0 else None
 
-    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+    def __call__(self, video: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         height, width = video.shape[-2:]
         if self.area_range:
             box = random_resized_crop_box(height, width, self.area_range, self.aspect_range)
@@ -127,7 +130,7 @@ class TrainTransform:
             video = video.flip(-1)
         if self._randaug is not None:
             video = self._randaug.video(video)
-        return to_clip(video)
+        return to_clip(video, out)
 
 
 @dataclass
@@ -138,8 +141,12 @@ class EvalTransform:
     num_crops: int = 1
 
     def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        return torch.stack([to_clip(crop) for crop in self.crops(video)])
+
+    def crops(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """The resized crops of every frame, each [T, C, S, S], before the change to the clip layout."""
         boxes = spatial_crop_boxes(video.shape[-2], video.shape[-1], self.num_crops)
-        return torch.stack([to_clip(crop_and_resize(video, box, self.crop_size)) for box in boxes])
+        return [crop_and_resize(video, box, self.crop_size) for box in boxes]
 
 
 def normalize_clips(clips: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
