@@ -55,7 +55,7 @@ def main(argv=None) -> int:
             continue
         dst = os.path.join(args.out, args.split, f"{row.stems[0]}.mp4")
         planned.append((os.path.relpath(dst, args.out), by_name.get(row.label, -1)))
-        jobs.append((src, dst, args.short_side, args.gop, args.crf))
+        jobs.append((src, dst, args.short_side, args.gop, args.crf, args.fps))
 
     failed = {} if args.no_resize else resize_all(jobs, args.workers)[1]
     kept = [(path, label) for path, label in planned if os.path.join(args.out, path) not in failed]
