@@ -17,7 +17,7 @@ import json
 import sys
 
 from video_rs.config.cli import config_parser, parse_config_args, run_tool
-from video_rs.bench.data_compare import run_compare, test_frames_decoded
+from video_rs.bench.data_compare import compare_sets, run_compare, test_frames_decoded, worker_overhead
 from video_rs.bench.data_throughput import describe_loader, measure_loader
 
 
@@ -31,6 +31,10 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches first (worker start-up)")
     parser.add_argument("--compare", action="store_true", help="loaders beside decode baselines (one worker count)")
     parser.add_argument("--rounds", type=int, default=6, help="--compare: timed rounds (a train + a test batch each)")
+    parser.add_argument("--overhead", action="store_true",
+                        help="a worker's CPU per train clip over the decord floor: clip-by-clip vs in-place batches")
+    parser.add_argument("--sets", nargs="+", metavar="DATA_DIR", default=None,
+                        help="CPU per train clip of the recipe on each of these copies of a dataset (same video list)")
     parser.add_argument("--json", metavar="FILE", default=None)
     return parse_config_args(parser, argv)
 
@@ -58,9 +62,26 @@ def compare(args, cfg) -> list[dict]:
     return rows
 
 
+def overhead(args, cfg) -> list[dict]:
+    rows = worker_overhead(cfg, rounds=args.rounds)
+    print(f"{'worker path':<22} {'CPU ms/clip':>11} {'over floor':>10}")
+    for row in rows:
+        print(f"{row['variant']:<22} {row['cpu_ms_per_clip']:>11.1f} {row['overhead_ms']:>10.1f}")
+    return rows
+
+
 def main(argv=None) -> int:
     args, cfg = parse_args(argv)
-    rows = compare(args, cfg) if args.compare else measure(args, cfg)
+    if args.compare:
+        rows = compare(args, cfg)
+    elif args.overhead:
+        rows = overhead(args, cfg)
+    elif args.sets:
+        rows = compare_sets(cfg, args.sets, rounds=args.rounds)
+        for row in rows:
+            print(f"{row['data_dir']:<40} {row['cpu_ms_per_clip']:>7.1f} CPU ms/clip  x{row['vs_first']:.2f}")
+    else:
+        rows = measure(args, cfg)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)

@@ -33,3 +33,16 @@ def test_the_baselines_decode_the_frames_the_project_decodes(index_video, frame_
     assert (frame_numbers(pyav_slowfast(index_video, np.arange(40, 47), 30.0)) == np.arange(40, 47)).all()
     assert (expected == indices).all()
     assert torch.equal(torch.as_tensor(decord_floor(index_video, indices)), torch.as_tensor(decode(index_video, indices, "decord")))
+
+
+def test_overhead_and_sets_run_on_the_same_clips(load_tool, tiny_synthetic_dataset, tmp_path, capsys):
+    opts = ["DATA.PATH_TO_DATA_DIR", tiny_synthetic_dataset, "OUTPUT_DIR", str(tmp_path), "MODEL.NUM_CLASSES", "3",
+            "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "32", "TRAIN.BATCH_SIZE", "2", "DATA.RANDOM_FLIP", "False"]
+    tool = load_tool("benchmark_data")
+    assert tool.main(["--overhead", "--rounds", "1", "--json", str(tmp_path / "o.json"), *opts]) == 0
+    rows = json.loads((tmp_path / "o.json").read_text())
+    assert [r["variant"] for r in rows] == ["decord floor", "clip by clip (before)", "in place (now)"]
+    assert all(r["clips"] == 4 for r in rows)
+    capsys.readouterr()
+    assert tool.main(["--sets", tiny_synthetic_dataset, tiny_synthetic_dataset, "--rounds", "1", *opts]) == 0
+    assert capsys.readouterr().out.count("CPU ms/clip") == 2

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from video_rs.bench.data_throughput import _endless, with_loader_settings
+from video_rs.bench.data_throughput import _endless, _with, with_loader_settings
 from video_rs.data.decoders import open_video
 from video_rs.data.loader import build_loader
 from video_rs.data.sampling import random_clip_indices
@@ -241,3 +241,81 @@ def test_frames_decoded(dataset, videos: list[int]) -> dict:
         totals["decode_once"] += frames_decoded([np.concatenate([views[k] for k in g]) for g in groups], keys)
         totals["one_pass"] += frames_decoded([np.concatenate(views)], keys)
     return totals
+
+
+def clip_by_clip_item(dataset, video: int, seed: int) -> torch.Tensor:
+    """A train item the way the loader made it before batches were written in place: sample, decode, transform
+    each copy into its own tensor, stack (the reference the in-place batch must equal)."""
+    s = dataset.sampling
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        with open_video(dataset.paths[video], dataset.backend) as opened:
+            clips = [random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps)
+                     for _ in range(dataset.clips_per_video)]
+            frames = opened.get(np.concatenate(clips))
+        frames = frames.reshape((len(clips), s.num_frames) + frames.shape[1:])
+        return torch.stack([dataset.transform(frames_to_video(f)) for f in frames
+                            for _ in range(dataset.augmentations_per_clip)])
+
+
+def worker_overhead(cfg, *, rounds: int = 8, batch: int = 4) -> list[dict]:
+    """CPU a loader worker spends per train clip, in this process, three ways on the same clips, interleaved:
+    the decord floor, the clip-by-clip path (stack, collate, then the copy into shared memory that sending a
+    batch from a worker makes), and `__getitems__` writing in place into a shared batch."""
+    from unittest import mock
+
+    dataset = build_loader(with_loader_settings(cfg, 0, None), "train").dataset
+    generator = torch.Generator().manual_seed(0)
+    keys = [[(int(torch.randint(dataset.num_videos, (), generator=generator)), 1000 * r + i) for i in range(batch)]
+            for r in range(rounds + 1)]
+
+    def floor(batch_keys):
+        for video, seed in batch_keys:
+            with open_video(dataset.paths[video], dataset.backend) as opened:
+                indices = _clip_of(dataset, video, seed, opened)
+            decord_floor(dataset.paths[video], indices)
+
+    def clip_by_clip(batch_keys):
+        torch.cat([clip_by_clip_item(dataset, video, seed) for video, seed in batch_keys]).share_memory_()
+
+    def in_place(batch_keys):
+        with mock.patch("torch.utils.data.get_worker_info", lambda: object()):
+            dataset.__getitems__(batch_keys)
+
+    variants = {"decord floor": floor, "clip by clip (before)": clip_by_clip, "in place (now)": in_place}
+    spent = dict.fromkeys(variants, 0.0)
+    for r, batch_keys in enumerate(keys):
+        names = list(variants)[r % 3:] + list(variants)[:r % 3]
+        for name in names:
+            cpu = time.process_time()
+            variants[name](batch_keys)
+            if r:  # round 0 warms up
+                spent[name] += time.process_time() - cpu
+    clips = rounds * batch * dataset.clips_per_item
+    floor_ms = 1000 * spent["decord floor"] / clips
+    return [{"variant": name, "cpu_ms_per_clip": 1000 * cpu / clips, "overhead_ms": 1000 * cpu / clips - floor_ms,
+             "clips": clips} for name, cpu in spent.items()]
+
+
+def compare_sets(cfg, data_dirs: list[str], *, rounds: int = 8, batch: int = 4) -> list[dict]:
+    """CPU per train clip of the same recipe on several copies of a dataset (e.g. as downloaded vs prepared
+    with `--fps`), interleaved round by round, items loaded in this process as a worker loads them."""
+    from unittest import mock
+
+    datasets = [build_loader(with_loader_settings(_with(cfg, **{"DATA.PATH_TO_DATA_DIR": d}), 0, None),
+                             "train").dataset for d in data_dirs]
+    spent = [0.0] * len(datasets)
+    generator = torch.Generator().manual_seed(0)
+    for r in range(rounds + 1):
+        keys = [(int(torch.randint(datasets[0].num_videos, (), generator=generator)), 1000 * r + i)
+                for i in range(batch)]
+        for i in list(range(len(datasets)))[r % len(datasets):] + list(range(len(datasets)))[:r % len(datasets)]:
+            cpu = time.process_time()
+            with mock.patch("torch.utils.data.get_worker_info", lambda: object()):
+                datasets[i].__getitems__(keys)
+            if r:
+                spent[i] += time.process_time() - cpu
+    clips = rounds * batch * datasets[0].clips_per_item
+    first = spent[0] / clips
+    return [{"data_dir": d, "cpu_ms_per_clip": 1000 * cpu / clips, "vs_first": cpu / clips / first, "clips": clips}
+            for d, cpu in zip(data_dirs, spent)]
