@@ -6,7 +6,8 @@ the official split files are kept, with the video names turned into the resized 
 
 Decoding a 256-pixel copy is several times cheaper than decoding the original, and a short
 keyframe interval (`gop`, e.g. 32) makes random-clip seeks cheaper still (1.6x faster random-clip
-decoding measured with 32). Outputs are written to `<dst>.partial.mp4` and renamed, so an
+decoding measured with 32). A training copy at the rate the recipe samples (`fps`, e.g. 15 for
+every 2nd frame at 30) holds only frames a clip can use (datasets/README.md: cost and savings). Outputs are written to `<dst>.partial.mp4` and renamed, so an
 interrupted run leaves no half files and a re-run skips what is done (outputs that exist and decode).
 """
 from __future__ import annotations
