@@ -34,14 +34,19 @@ TRAIN_TARGET, TEST_TARGET = 330, 1000  # clips/s one GPU needs (RS-50 train / mu
 
 
 def _children(pid: int) -> list[int]:
+    """Direct child processes of `pid` (Linux /proc; none once it has ended)."""
     found = []
-    for task in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
         try:
             with open(f"/proc/{pid}/task/{task}/children") as handle:
                 found += [int(c) for c in handle.read().split()]
         except OSError:
             pass
-    return found + [grandchild for child in found for grandchild in _children(child)]
+    return found
 
 
 def _cpu_of(pid: int) -> float:

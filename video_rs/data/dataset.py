@@ -179,8 +179,7 @@ class VideoClipDataset(Dataset):
         try:
             with open_video(self.paths[video], self.backend) as opened:
                 temporal = self.view_indices(opened)
-                info = opened.info
-                max_frames = max(1, EVAL_DECODE_BYTES // (info.height * info.width * 3))
+                max_frames = self._frames_per_decode(opened)
                 for group in decode_groups(temporal, max_gap=EVAL_DECODE_GAP_SECONDS * opened.fps,
                                            max_frames=max_frames):
                     self._decode_views(opened, [temporal[k] for k in group], group, clips, views)
@@ -188,6 +187,15 @@ class VideoClipDataset(Dataset):
             self.bad_log.record(err.path, err.reason)
         clips[views == FAILED_VIEW] = 0
         return self._item(clips, video, views)
+
+    @staticmethod
+    def _frames_per_decode(opened) -> int:
+        """Frames one decode may hold (EVAL_DECODE_BYTES); 1 (view by view) when the size cannot be read."""
+        try:
+            info = opened.info  # decord decodes frame 0 for it
+        except DecodeError:
+            return 1
+        return max(1, EVAL_DECODE_BYTES // (info.height * info.width * 3))
 
     def _decode_views(self, opened, indices: list[np.ndarray], temporal: list[int], clips: torch.Tensor,
                       views: torch.Tensor) -> None:
