@@ -35,6 +35,8 @@ def parse_args(argv=None):
                         help="a worker's CPU per train clip over the decord floor: clip-by-clip vs in-place batches")
     parser.add_argument("--sets", nargs="+", metavar="DATA_DIR", default=None,
                         help="CPU per train clip of the recipe on each of these copies of a dataset (same video list)")
+    parser.add_argument("--randaugment-too", action="store_true",
+                        help="--sets: each copy with RandAugment in the workers as well (AUG.ENABLE True)")
     parser.add_argument("--json", metavar="FILE", default=None)
     return parse_config_args(parser, argv)
 
@@ -77,9 +79,10 @@ def main(argv=None) -> int:
     elif args.overhead:
         rows = overhead(args, cfg)
     elif args.sets:
-        rows = compare_sets(cfg, args.sets, rounds=args.rounds)
+        rows = compare_sets(cfg, args.sets, rounds=args.rounds, randaugment_too=args.randaugment_too)
         for row in rows:
-            print(f"{row['data_dir']:<40} {row['cpu_ms_per_clip']:>7.1f} CPU ms/clip  x{row['vs_first']:.2f}")
+            aug = "" if row["randaugment"] is None else f" RandAugment {'on' if row['randaugment'] else 'off'}"
+            print(f"{row['data_dir'] + aug:<56} {row['cpu_ms_per_clip']:>7.1f} CPU ms/clip  x{row['vs_first']:.2f}")
     else:
         rows = measure(args, cfg)
     if args.json:

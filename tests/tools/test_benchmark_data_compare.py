@@ -46,3 +46,6 @@ def test_overhead_and_sets_run_on_the_same_clips(load_tool, tiny_synthetic_datas
     capsys.readouterr()
     assert tool.main(["--sets", tiny_synthetic_dataset, tiny_synthetic_dataset, "--rounds", "1", *opts]) == 0
     assert capsys.readouterr().out.count("CPU ms/clip") == 2
+    assert tool.main(["--sets", tiny_synthetic_dataset, "--randaugment-too", "--rounds", "1", *opts]) == 0
+    out = capsys.readouterr().out
+    assert "RandAugment off" in out and "RandAugment on" in out

@@ -311,19 +311,30 @@ def worker_overhead(cfg, *, rounds: int = 8, batch: int = 4) -> list[dict]:
              "clips": clips} for name, cpu in spent.items()]
 
 
-def compare_sets(cfg, data_dirs: list[str], *, rounds: int = 8, batch: int = 4) -> list[dict]:
+def compare_sets(cfg, data_dirs: list[str], *, rounds: int = 8, batch: int = 4,
+                 randaugment_too: bool = False) -> list[dict]:
     """CPU per train clip of the same recipe on several copies of a dataset (e.g. as downloaded vs prepared
-    with `--fps`), interleaved round by round, items loaded in this process as a worker loads them."""
+    with `--fps`), interleaved round by round, items loaded in this process as a worker loads them.
+
+    `randaugment_too`: each copy also with AUG.ENABLE True (RandAugment in the workers), on the same items.
+    """
     from unittest import mock
 
-    datasets = [build_loader(with_loader_settings(_with(cfg, **{"DATA.PATH_TO_DATA_DIR": d}), 0, None),
-                             "train").dataset for d in data_dirs]
+    settings = [(d, aug) for d in data_dirs for aug in ((False, True) if randaugment_too else (None,))]
+
+    def dataset_for(data_dir, aug):
+        overrides = {"DATA.PATH_TO_DATA_DIR": data_dir} if aug is None else {"DATA.PATH_TO_DATA_DIR": data_dir,
+                                                                               "AUG.ENABLE": aug}
+        return build_loader(with_loader_settings(_with(cfg, **overrides), 0, None), "train").dataset
+
+    datasets = [dataset_for(*setting) for setting in settings]
     spent = [0.0] * len(datasets)
     generator = torch.Generator().manual_seed(0)
+    order = list(range(len(datasets)))
     for r in range(rounds + 1):
         keys = [(int(torch.randint(datasets[0].num_videos, (), generator=generator)), 1000 * r + i)
                 for i in range(batch)]
-        for i in list(range(len(datasets)))[r % len(datasets):] + list(range(len(datasets)))[:r % len(datasets)]:
+        for i in order[r % len(order):] + order[:r % len(order)]:
             cpu = time.process_time()
             with mock.patch("torch.utils.data.get_worker_info", lambda: object()):
                 datasets[i].__getitems__(keys)
@@ -331,5 +342,5 @@ def compare_sets(cfg, data_dirs: list[str], *, rounds: int = 8, batch: int = 4) 
                 spent[i] += time.process_time() - cpu
     clips = rounds * batch * datasets[0].clips_per_item
     first = spent[0] / clips
-    return [{"data_dir": d, "cpu_ms_per_clip": 1000 * cpu / clips, "vs_first": cpu / clips / first, "clips": clips}
-            for d, cpu in zip(data_dirs, spent)]
+    return [{"data_dir": d, "randaugment": aug, "cpu_ms_per_clip": 1000 * cpu / clips, "vs_first": cpu / clips / first,
+             "clips": clips} for (d, aug), cpu in zip(settings, spent)]
