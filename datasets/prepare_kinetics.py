@@ -57,7 +57,7 @@ def main(argv=None) -> int:
             continue
         dst = os.path.join(args.out, args.split, f"{row.stems[0]}.mp4")
         planned.append((os.path.relpath(dst, args.out), by_name.get(row.label, -1)))
-        jobs.append((src, dst, args.short_side, args.gop, args.crf))
+        jobs.append((src, dst, args.short_side, args.gop, args.crf, args.fps))
 
     bar = functools.partial(progress, desc="resize", leave=True)
     failed = {} if args.no_resize else resize_all(jobs, args.workers, progress=bar)[1]

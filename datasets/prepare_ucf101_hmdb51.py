@@ -31,7 +31,7 @@ def main(argv=None) -> int:
 
     try:
         report = prepare_split_dataset(args.dataset, args.videos, args.splits, args.out, short_side=args.short_side,
-                                       gop=args.gop, crf=args.crf, workers=args.workers,
+                                       gop=args.gop, crf=args.crf, workers=args.workers, fps=args.fps,
                                        progress=functools.partial(progress, desc="resize", leave=True))
     except (FileNotFoundError, ValueError) as err:  # no split files, or --out would overwrite them
         parser.error(str(err))

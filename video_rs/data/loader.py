@@ -2,8 +2,9 @@
 
 Batch sizes are GLOBAL, as in PySlowFast: each of the `world` ranks takes TRAIN.BATCH_SIZE / world
 clips per step (an error when it does not divide, because the learning rate is tuned for the global
-batch), in TRAIN.GRAD_ACCUM_STEPS loader batches (micro-batches) of equal size, and TEST.BATCH_SIZE // world clips per evaluation step (rounded down, at least 1: only memory
-depends on it). In evaluation every rank reads its own shard, without the padding a
+batch), in TRAIN.GRAD_ACCUM_STEPS loader batches (micro-batches) of equal size. An evaluation batch
+holds whole videos (all views of a video come from one decode): TEST.BATCH_SIZE // world clips'
+worth, at least one video; the evaluator runs the model on TEST.BATCH_SIZE clips at a time. In evaluation every rank reads its own shard, without the padding a
 DistributedSampler adds, so each (video, view) is scored exactly once.
 """
 from __future__ import annotations

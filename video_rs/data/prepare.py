@@ -6,13 +6,15 @@ the official split files are kept, with the video names turned into the resized 
 
 Decoding a 256-pixel copy is several times cheaper than decoding the original, and a short
 keyframe interval (`gop`, e.g. 32) makes random-clip seeks cheaper still (1.6x faster random-clip
-decoding measured with 32). Outputs are written to `<dst>.partial.mp4` and renamed, so an
+decoding measured with 32). A training copy at the rate the recipe samples (`fps`, e.g. 15 for
+every 2nd frame at 30) holds only frames a clip can use (datasets/README.md: cost and savings). Outputs are written to `<dst>.partial.mp4` and renamed, so an
 interrupted run leaves no half files and a re-run skips what is done (outputs that exist and decode).
 """
 from __future__ import annotations
 
 import csv
 import glob
+import itertools
 import os
 import shutil
 from collections import Counter
@@ -35,12 +37,30 @@ def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     return even(height), even(width)
 
 
+def kept_frames(source_fps: float, fps: float | None):
+    """Which source frames a copy at `fps` keeps: frame round(m * source_fps / fps) becomes frame m.
+
+    That is the frame the samplers pick for time m / fps (`sampling._clip_from` rounds the same
+    way), so a copy at TARGET_FPS / SAMPLING_RATE holds exactly the frames a clip can use. A copy is
+    never faster than its source: at or above the source rate every frame is kept.
+    """
+    step = source_fps / fps if fps and fps < source_fps else 1.0
+    wanted = 0
+    for index in itertools.count():
+        keep = index == round(wanted * step)
+        if keep:
+            wanted += 1
+        yield keep
+
+
 def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None = None, crf: int = 23,
-                 preset: str = "veryfast") -> str:
+                 preset: str = "veryfast", fps: float | None = None) -> str:
     """Re-encode `src` as H.264 mp4 at `dst` with the given short side; audio dropped. Returns "done"/"skipped".
 
     The copy is constant-rate at the source's rate as the decoders see it (a variable-rate file's true
     average), frame i being the source's frame i, upright (a phone's rotation applied to the pixels).
+    `fps` lowers the frame rate (e.g. to the TARGET_FPS / SAMPLING_RATE a recipe samples), keeping the
+    source frames `kept_frames` names.
 
     An existing `dst` is kept ("skipped") when its first, middle and last frame decode, else redone.
     """
@@ -51,25 +71,28 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     partial = f"{dst}.partial.mp4"
     with open_video(src, "pyav") as video:  # the decoding contract's rate and upright size
-        fps = Fraction(video.fps).limit_denominator(1001)
+        source_fps = Fraction(video.fps).limit_denominator(1001)
         height, width = scaled_size(video.info.height, video.info.width, short_side)
+    out_fps = min(Fraction(fps).limit_denominator(1001), source_fps) if fps else source_fps
     with av.open(src) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        with VideoWriter(partial, width=width, height=height, fps=fps, crf=crf, gop=gop, preset=preset,
+        with VideoWriter(partial, width=width, height=height, fps=out_fps, crf=crf, gop=gop, preset=preset,
                          faststart=True) as writer:
-            for frame in container.decode(stream):  # every frame, in order: frame i stays frame i
-                frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
-                writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA"))
+            for frame, keep in zip(container.decode(stream), kept_frames(float(source_fps), float(out_fps))):
+                if keep:
+                    frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
+                    writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p",
+                                                      interpolation="AREA"))
     os.replace(partial, dst)
     return "done"
 
 
 def resize_job(job: tuple) -> tuple[str, str, str | None]:
-    """`(src, dst, short_side, gop, crf)` -> (dst, "done" | "skipped" | "failed", error); for process pools."""
-    src, dst, short_side, gop, crf = job
+    """`(src, dst, short_side, gop, crf[, fps])` -> (dst, "done" | "skipped" | "failed", error); for process pools."""
+    src, dst, short_side, gop, crf, *fps = job
     try:
-        return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf), None
+        return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf, fps=fps[0] if fps else None), None
     except Exception as err:  # a corrupt download must not stop the other 240,000
         partial = f"{dst}.partial.mp4"  # resize_video's half-written output: every re-run would leave it again
         if os.path.exists(partial):
@@ -105,6 +128,9 @@ def add_resize_arguments(parser) -> None:
     parser.add_argument("--short-side", type=int, default=256, help="256 or 320 in the literature")
     parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (32: faster clip seeks)")
     parser.add_argument("--crf", type=int, default=23, help="x264 quality (lower = better, larger)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="lower the frame rate to this (training copies: DATA.TARGET_FPS / DATA.SAMPLING_RATE, "
+                             "15 for the recipes; see datasets/README.md)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel encoding processes")
 
 
@@ -244,7 +270,8 @@ def _locate(videos_dir: str, video: str, index: dict[str, str] | None) -> str | 
 
 
 def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: str, *, short_side: int = 256,
-                          gop: int | None = None, crf: int = 23, workers: int = 1, progress=None) -> SplitPrepReport:
+                          gop: int | None = None, crf: int = 23, workers: int = 1, progress=None,
+                          fps: float | None = None) -> SplitPrepReport:
     """Resize every video a UCF101 / HMDB51 split uses to `out/<class>/<name>.mp4` and write the split files
     (`out/<official folder>/`) naming those mp4s, so `read_ucf101` / `read_hmdb51` read `out` as it is.
 
@@ -280,7 +307,7 @@ def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: s
             continue
         dst = os.path.join(out, _as_mp4(video))
         source_of[dst] = video
-        jobs.append((src, dst, short_side, gop, crf))
+        jobs.append((src, dst, short_side, gop, crf, fps))
     counts, failed_dst = resize_all(jobs, workers, progress=progress)
     failed = {source_of[dst]: error for dst, error in failed_dst.items()}
 

@@ -45,15 +45,20 @@ def _with(cfg, **overrides):
     return cfg
 
 
-def measure_loader(cfg, *, mode: str = "train", num_workers: int | None = None, backend: str | None = None,
-                   batches: int = 20, warmup: int = 2) -> LoaderSpeed:
-    """Time `batches` batches after `warmup` untimed ones (epochs restart when the split runs out)."""
+def with_loader_settings(cfg, num_workers: int | None, backend: str | None):
+    """`cfg` with DATA_LOADER.NUM_WORKERS and DATA.DECODING_BACKEND replaced where given."""
     overrides = {}
     if num_workers is not None:
         overrides["DATA_LOADER.NUM_WORKERS"] = num_workers
     if backend is not None:
         overrides["DATA.DECODING_BACKEND"] = backend
-    cfg = _with(cfg, **overrides)
+    return _with(cfg, **overrides)
+
+
+def measure_loader(cfg, *, mode: str = "train", num_workers: int | None = None, backend: str | None = None,
+                   batches: int = 20, warmup: int = 2) -> LoaderSpeed:
+    """Time `batches` batches after `warmup` untimed ones (epochs restart when the split runs out)."""
+    cfg = with_loader_settings(cfg, num_workers, backend)
     loader = build_loader(cfg, mode)
     started = time.perf_counter()
     stream = endless_batches(loader)
