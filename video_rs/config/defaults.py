@@ -22,6 +22,7 @@ _C.MODEL.NUM_CLASSES = 400  # classifier outputs; labels must lie in [0, NUM_CLA
 _C.MODEL.DROPOUT_RATE = 0.5  # dropout before the linear head, in [0, 1)
 _C.MODEL.DROPPATH_RATE = 0.1  # stochastic-depth init rate; stage i (res2=0) drops with rate * (i + 2) / 5
 _C.MODEL.LABEL_SMOOTHING = 0.1  # cross-entropy label smoothing, in [0, 1)
+_C.MODEL.INIT = "he_fan_out"  # "he_fan_out" (timm; N(0, 0.01) head) or "model_garden" (VarianceScaling fan-in convs, U(+-0.05) head)
 
 # ----------------------------------------------------------------------------- backbone
 _C.RESNET = CfgNode()

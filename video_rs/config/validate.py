@@ -16,6 +16,7 @@ CHOICES = {
     "DEVICE": ("auto", "cuda", "cpu"),
     "DIST_BACKEND": ("auto", "nccl", "gloo"),
     "MODEL.ARCH": ("resnet3d",),
+    "MODEL.INIT": ("he_fan_out", "model_garden"),
     "RESNET.STEM": ("v0", "v1"),
     "RESNET.STEM_POOL": ("max", "conv"),
     "RESNET.SHORTCUT": ("avgpool", "conv"),
