@@ -56,3 +56,23 @@ def test_target_fps_makes_clips_cover_the_same_duration():
     assert clip_span(8, 2, 60.0, 30.0) / 60.0 == clip_span(8, 2, 15.0, 30.0) / 15.0
     (odd,) = uniform_clip_indices(250, 5, 2, 25.0, 30.0, 1)  # 25 fps: steps of 5/3 frame, rounded
     assert np.abs(np.diff(odd) - 25.0 / 15).max() < 1
+
+
+def test_short_video_loops_when_asked():
+    """DATA.SHORT_VIDEO loop (Model Garden): a short video repeats from its start instead of freezing."""
+    (clip,) = uniform_clip_indices(10, 8, 2, 30.0, 30.0, 1, short_video="loop")
+    assert clip.tolist() == [0, 2, 4, 6, 8, 0, 2, 4]
+    assert all(c.tolist() == clip.tolist() for c in uniform_clip_indices(10, 8, 2, 30.0, 30.0, 3, short_video="loop"))
+    gen = torch.Generator().manual_seed(0)
+    starts = set()
+    for _ in range(200):
+        train = random_clip_indices(10, 8, 2, 30.0, 30.0, gen, short_video="loop")
+        assert train.min() >= 0 and train.max() <= 9
+        assert np.all(np.diff(train) % 10 == 2)  # stride 2, wrapping at the end of the video
+        starts.add(int(train[0]))
+    assert starts == set(range(10))  # a looped short video may start at any frame
+    # videos long enough for the clip are sampled exactly as with clamping
+    assert np.array_equal(random_clip_indices(100, 8, 2, 30.0, 30.0, torch.Generator().manual_seed(3), short_video="loop"),
+                          random_clip_indices(100, 8, 2, 30.0, 30.0, torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="short_video"):
+        uniform_clip_indices(10, 8, 2, 30.0, 30.0, 1, short_video="pad")

@@ -24,6 +24,8 @@ CHOICES = {
     "RESNET.PADDING": ("symmetric", "same"),
     "BN.NORM_TYPE": ("batchnorm", "sync_batchnorm"),
     "DATA.DECODING_BACKEND": ("decord", "pyav"),
+    "DATA.TRAIN_CROP_STYLE": ("torchvision", "tf"),
+    "DATA.SHORT_VIDEO": ("clamp", "loop"),
     "TRAIN.DATASET": ("kinetics", "ucf101", "hmdb51", "folder"),
     "TEST.DATASET": ("kinetics", "ucf101", "hmdb51", "folder"),
     "TRAIN.CHECKPOINT_TYPE": ("video_rs", "timm"),
