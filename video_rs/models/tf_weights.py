@@ -37,13 +37,12 @@ import torch
 from torch import nn
 
 from video_rs.models.blocks import Conv3dSame, MaxPool3dSame, ProjectionShortcut3D
-from video_rs.models.weights import Conversion, WeightConversionError
+from video_rs.models.weights import Conversion, WeightConversionError, map_onto_model
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _BACKBONE_PREFIXES = ("backbone/", "model/layer_with_weights-0/")
 _LAYER = re.compile(r"layer_with_weights-(\d+)/(?:(.+)/)?([a-z_]+)$")
 _HEAD = re.compile(r"model/layer_with_weights-1/(kernel|bias)$")
-_HEAD_NAMES = ("head.fc.weight", "head.fc.bias")
 _LEAVES = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
            "moving_mean": "running_mean", "moving_variance": "running_var"}
 _BLOCK_PARTS = {"_temporal_conv": "conv_temporal.conv", "_norm1": "conv_temporal.bn",
@@ -153,33 +152,9 @@ def model_garden_layout_problems(model: nn.Module) -> list[str]:
 def convert_tf_variables(tensors: dict[str, np.ndarray], model: nn.Module) -> Conversion:
     """Map every Model Garden model variable onto `model` (a `ResNet3D`)."""
     layers = backbone_layer_names(model)
-    target = model.state_dict()
-    result = Conversion(structure=model_garden_layout_problems(model))
-    reported: set[str] = set()
-    for name, array in tensors.items():
-        key = tf_name_to_video_rs(name, layers)
-        if key is None or key not in target:
-            result.unmapped.append(f"{name} {tuple(array.shape)}")
-            continue
-        tensor, want = tf_tensor_to_torch(array), target[key]
-        if tensor.shape != want.shape:
-            entry = f"{name} {tuple(tensor.shape)} -> {key} {tuple(want.shape)}"
-            (result.head_skipped if key in _HEAD_NAMES else result.mismatched).append(entry)
-            reported.add(key)
-            continue
-        result.state_dict[key] = tensor.to(want.dtype)
-        result.loaded.append(key)
-    for key, want in target.items():
-        if key in result.state_dict or key in reported:
-            continue
-        if key in _HEAD_NAMES:  # a backbone-only checkpoint: the head trains afresh
-            result.head_skipped.append(f"{key} {tuple(want.shape)} not in source")
-        elif key.endswith("num_batches_tracked"):
-            result.state_dict[key] = torch.zeros_like(want)
-            result.defaulted.append(key)
-        else:
-            result.missing.append(f"{key} {tuple(want.shape)}")
-    return result
+    return map_onto_model(tensors, model.state_dict(), rename=lambda name: tf_name_to_video_rs(name, layers),
+                          adapt=lambda array, want: tf_tensor_to_torch(array),
+                          structure=model_garden_layout_problems(model))
 
 
 def load_tf_weights(model: nn.Module, path: str, *, allow_mismatch: bool = False) -> tuple[Conversion, TFCheckpoint]:
