@@ -100,8 +100,9 @@ def _randomise_statistics(model, seed: int) -> None:
 @pytest.mark.parametrize("depth, clip", [(50, (8, 64, 64)), (101, (16, 96, 96))])
 def test_converted_model_garden_checkpoint_reproduces_the_keras_logits(convert, tmp_path, capsys, depth, clip):
     import tensorflow as tf
+    import tf_keras
 
-    tf.random.set_seed(depth)
+    tf_keras.utils.set_random_seed(depth)  # Python, NumPy and TF seeds: the Keras initialisers repeat
     keras_model = _keras_model_garden(depth, num_classes=10)
     _randomise_statistics(keras_model, seed=depth)
     # saved as Model Garden's trainer saves: the model, its backbone as a checkpoint item, the step
