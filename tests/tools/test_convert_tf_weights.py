@@ -13,7 +13,8 @@ import torch
 
 from video_rs.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
 from video_rs.models.resnet3d import ResNet3D
-from video_rs.models.tf_weights import backbone_layer_names, tf_name_to_video_rs, tf_tensor_to_torch
+from video_rs.models.tf_weights import (backbone_layer_names, model_garden_layout_problems, tf_name_to_video_rs,
+                                        tf_tensor_to_torch)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_GARDEN_CFG = str(ROOT / "configs/k400/3d_resnetrs50_model_garden.yaml")
@@ -55,6 +56,12 @@ def test_keras_kernels_take_pytorch_layouts():
     assert tf_tensor_to_torch(se).shape == (5, 4, 1, 1, 1) and tf_tensor_to_torch(se)[2, 1, 0, 0, 0] == se[0, 0, 1, 2]
     dense = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert torch.equal(tf_tensor_to_torch(dense), torch.from_numpy(dense).t())
+
+
+def test_layouts_other_than_model_gardens_are_named_with_the_key_to_change():
+    assert model_garden_layout_problems(ResNet3D(depth=26, shortcut="conv", padding="same")) == []
+    problems = " ".join(model_garden_layout_problems(ResNet3D(depth=26, stem_pool="conv")))
+    assert "RESNET.SHORTCUT conv" in problems and "RESNET.PADDING same" in problems and "RESNET.STEM_POOL max" in problems
 
 
 @pytest.mark.skipif(HAVE_TF, reason="TensorFlow is installed here")

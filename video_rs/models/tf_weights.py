@@ -2,7 +2,7 @@
 
 Model Garden's network is `ResNet3D` with RESNET.PADDING "same", RESNET.SHORTCUT "conv",
 RESNET.STEM_POOL "max" and RESNET.SELF_GATING "last" (`configs/k400/3d_resnetrs50_model_garden.yaml`);
-with those its logits are reproduced (tests/models/test_tf_weights.py, which needs TensorFlow and
+with those its logits are reproduced (tests/tools/test_convert_tf_weights.py, which needs TensorFlow and
 tf-models-official). Reading a checkpoint needs TensorFlow, which video_rs does not depend on.
 
 Every model variable is mapped or reported, as for timm files (`video_rs.models.weights.Conversion`);
