@@ -1,4 +1,4 @@
-"""configs/k400/3d_resnetrs50_model_garden.yaml: Model Garden's network and recipe details, the defaults kept elsewhere."""
+"""configs/k400/3d_resnetrs50_model_garden.yaml: Model Garden's network and recipe details; defaults kept elsewhere."""
 from pathlib import Path
 
 import torch

@@ -10,7 +10,7 @@ training. --json saves the rows.
 import json
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
+from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.data.throughput import describe_loader, measure_loader
 
 

@@ -7,36 +7,21 @@ TensorFlow Model Garden 3D ResNet(-RS) checkpoint.
     python tools/convert_weights.py --from tf --src model_dir/ckpt-73682 \\
         --cfg configs/k400/3d_resnetrs50_model_garden.yaml --out rs50_model_garden.pyth [RESNET.DEPTH 101]
 
-Local files only; --from tf needs TensorFlow installed (not a dependency of video_rs). Every tensor
-that does not fit is listed by name and shape and the tool exits with status 1, unless
---allow-mismatch (then those keep the net's initialisation).
+Local files only; --from tf needs TensorFlow installed (not a dependency of video_rs). A timm
+--src is read as tensors only (a pickled module or object is refused, never run).
+Every tensor that does not fit is listed by name and shape and the tool exits with status 2, unless
+--allow-mismatch (then those keep the 3D net's initialisation); an unreadable --src, --class-names
+or --out also ends with one `error:` line and status 2. --class-names is optional: without it the
+file stores no names and predictions show "class 0", "class 1", ...
 """
 from __future__ import annotations
 
-import os
 import sys
 
-from video_rs.config import cfg_to_yaml
-from video_rs.config.cli import config_parser, parse_config_args
-from video_rs.engine.checkpoint import save_checkpoint
-from video_rs.models.resnet3d import build_model
-from video_rs.models.tf_weights import TensorFlowMissing, load_tf_weights
-from video_rs.models.weights import INFLATE_MODES, Conversion, WeightConversionError, convert_timm_checkpoint
-
-
-def convert_tf_checkpoint(src: str, cfg, out: str, *, allow_mismatch: bool, class_names: list[str] | None) -> Conversion:
-    """A complete video_rs checkpoint (resolved cfg, class names, weights) from a Model Garden checkpoint."""
-    if class_names is not None and len(class_names) != cfg.MODEL.NUM_CLASSES:
-        raise WeightConversionError(f"{len(class_names)} class names for MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
-    model = build_model(cfg)
-    conversion, checkpoint = load_tf_weights(model, src, allow_mismatch=allow_mismatch)
-    save_checkpoint(out, {
-        "epoch": 0, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
-        "ema": None, "optimizer": None, "schedule": None, "scaler": None, "metrics": {},
-        "converted_from": {"type": "tf", "file": os.path.basename(src), "problems": conversion.problems()},
-    })
-    print(f"{len(checkpoint.not_read)} optimizer / counter variables not read")
-    return conversion
+from video_rs.cli import config_parser, parse_config_args
+from video_rs.data.annotations import AnnotationError, read_class_names
+from video_rs.engine.finetune import convert_tf_checkpoint, convert_timm_checkpoint
+from video_rs.models.weights import INFLATE_MODES, WeightConversionError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,27 +35,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="center: 2D kernel at the middle tap (exact on static clips); mean: I3D repeat / kt")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="write the file even if tensors do not fit (they are still listed)")
-    parser.add_argument("--class-names", default="", help="text file, one class name per line, stored in the file")
+    parser.add_argument("--class-names", default="", help="text file, one class name per line (or JSON), stored "
+                        "in the file; default: none (predictions show 'class 0', 'class 1', ...)")
     args, cfg = parse_config_args(parser, argv)
     if not args.cfg_file:
         parser.error("--cfg is required: it describes the 3D network the weights go into")
-    class_names = None
-    if args.class_names:
-        with open(args.class_names, encoding="utf-8") as handle:
-            class_names = [line.strip() for line in handle if line.strip()]
     try:
+        class_names = read_class_names(args.class_names) if args.class_names else None
         if args.source_type == "tf":
-            conversion = convert_tf_checkpoint(args.src, cfg, args.out, allow_mismatch=args.allow_mismatch,
-                                               class_names=class_names)
+            conversion, checkpoint = convert_tf_checkpoint(args.src, cfg, args.out, allow_mismatch=args.allow_mismatch,
+                                                           class_names=class_names)
+            print(f"{len(checkpoint.not_read)} optimizer / counter variables not read")
         else:
             conversion = convert_timm_checkpoint(args.src, cfg, args.out, mode=args.mode,
                                                  allow_mismatch=args.allow_mismatch, class_names=class_names)
-    except TensorFlowMissing as err:
+    except (WeightConversionError, AnnotationError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (WeightConversionError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     print(conversion.summary())
     print(f"wrote {args.out}")
     return 0

@@ -202,8 +202,6 @@ def test_bn_options_reach_every_norm_layer():
 def test_head_interface_for_the_trainer():
     model = ResNet3D(**TINY, dropout_rate=0.3)
     assert isinstance(model.head.fc, nn.Linear) and model.head.dropout.p == 0.3 and model.num_classes == 5
-    model.reset_classifier(7)
-    assert model.head.fc.out_features == 7 and model.num_classes == 7 and model.head.dropout.p == 0.3
 
 
 def test_build_model_maps_cfg_keys():
@@ -223,7 +221,8 @@ def test_build_model_maps_cfg_keys():
 
 
 def test_model_garden_init_statistics():
-    """MODEL.INIT model_garden: Keras VarianceScaling(1, fan_in, truncated) convs, TruncatedNormal(0.01) gates, U(+-0.05) head."""
+    """MODEL.INIT model_garden: Keras VarianceScaling(1, fan_in, truncated) convs, TruncatedNormal(0.01) gates,
+    U(+-0.05) head."""
     torch.manual_seed(0)
     net = ResNet3D(depth=50, num_classes=400, init="model_garden")
     conv = net.stages[2].blocks[1].conv_temporal.conv.weight  # 1024 -> 256, kernel 3x1x1: fan_in 3072
@@ -241,7 +240,8 @@ def test_model_garden_init_statistics():
     # the project default differs: He fan-out (std sqrt(2 / fan_out)), N(0, 0.01) head
     default = ResNet3D(depth=50, num_classes=400)
     fan_out = 256 * 3
-    assert default.stages[2].blocks[1].conv_temporal.conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.02)
+    he_std = default.stages[2].blocks[1].conv_temporal.conv.weight.std().item()
+    assert he_std == pytest.approx((2 / fan_out) ** 0.5, rel=0.02)
     assert default.head.fc.weight.std().item() == pytest.approx(0.01, rel=0.02)
 
 

@@ -19,7 +19,8 @@ from video_rs.models.tf_weights import (backbone_layer_names, model_garden_layou
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_GARDEN_CFG = str(ROOT / "configs/k400/3d_resnetrs50_model_garden.yaml")
 HAVE_TF = importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("official") is not None
-needs_tf = pytest.mark.skipif(not HAVE_TF, reason="needs tensorflow and tf-models-official (optional; not in requirements.txt)")
+needs_tf = pytest.mark.skipif(
+    not HAVE_TF, reason="needs tensorflow and tf-models-official (optional; not in requirements.txt)")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def test_model_garden_variable_names_map_onto_the_network():
         "backbone/layer_with_weights-9/_norm0/gamma": "stages.1.blocks.0.shortcut.bn.weight",
         "backbone/layer_with_weights-10/_squeeze_excitation/_se_reduce/kernel": "stages.1.blocks.1.se.fc1.weight",
         "backbone/layer_with_weights-12/_self_gating/_transformer_w/bias": "stages.1.blocks.3.self_gating.fc.bias",
-        "model/layer_with_weights-0/layer_with_weights-21/_norm3/moving_mean": "stages.3.blocks.2.conv_expand.bn.running_mean",
+        "model/layer_with_weights-0/layer_with_weights-21/_norm3/moving_mean":
+            "stages.3.blocks.2.conv_expand.bn.running_mean",
         "model/layer_with_weights-1/kernel": "head.fc.weight",
     }
     for tf_name, ours in cases.items():
@@ -61,7 +63,8 @@ def test_keras_kernels_take_pytorch_layouts():
 def test_layouts_other_than_model_gardens_are_named_with_the_key_to_change():
     assert model_garden_layout_problems(ResNet3D(depth=26, shortcut="conv", padding="same")) == []
     problems = " ".join(model_garden_layout_problems(ResNet3D(depth=26, stem_pool="conv")))
-    assert "RESNET.SHORTCUT conv" in problems and "RESNET.PADDING same" in problems and "RESNET.STEM_POOL max" in problems
+    for key in ("RESNET.SHORTCUT conv", "RESNET.PADDING same", "RESNET.STEM_POOL max"):
+        assert key in problems
 
 
 @pytest.mark.skipif(HAVE_TF, reason="TensorFlow is installed here")

@@ -16,6 +16,7 @@ zero clips with view index FAILED_VIEW, which the evaluator leaves out and repor
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +24,12 @@ import torch
 from torch.utils.data import Dataset
 
 from video_rs.data.annotations import VideoList
-from video_rs.data.bad_videos import BadVideoLog, TooManyBadVideos, logger
+from video_rs.data.bad_videos import BadVideoLog, TooManyBadVideos
 from video_rs.data.decoders import DecodeError, open_video
 from video_rs.data.sampling import random_clip_indices, uniform_clip_indices
 from video_rs.data.transforms import EvalTransform, TrainTransform, frames_to_video
+
+logger = logging.getLogger(__name__)
 
 FAILED_VIEW = -1  # view_index of a view that could not be decoded (evaluation only)
 MODES = ("train", "val", "test")
@@ -45,7 +48,8 @@ class VideoClipDataset(Dataset):
     def __init__(self, videos: VideoList, *, mode: str, sampling: ClipSampling,
                  transform: TrainTransform | EvalTransform, backend: str, clips_per_video: int = 1,
                  augmentations_per_clip: int = 1,
-                 num_temporal_views: int = 1, decode_retries: int = 10, output_dir: str | None = None):
+                 num_temporal_views: int = 1, decode_retries: int = 10, output_dir: str | None = None,
+                 log_bad_videos: bool = True):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.videos = videos
@@ -58,10 +62,11 @@ class VideoClipDataset(Dataset):
         self.num_temporal_views = num_temporal_views if mode == "test" else 1
         self.num_spatial_crops = transform.num_crops if isinstance(transform, EvalTransform) else 1
         self.decode_retries = decode_retries
-        self.bad_log = BadVideoLog(output_dir, mode)
+        self.bad_log = BadVideoLog(output_dir, mode, quiet=not log_bad_videos)
 
     @classmethod
-    def from_cfg(cls, cfg, mode: str, videos: VideoList, *, output_dir: str | None = None) -> "VideoClipDataset":
+    def from_cfg(cls, cfg, mode: str, videos: VideoList, *, output_dir: str | None = None,
+                 log_bad_videos: bool = True) -> "VideoClipDataset":
         data = cfg.DATA
         if mode == "train":
             transform = TrainTransform(
@@ -78,7 +83,7 @@ class VideoClipDataset(Dataset):
                    transform=transform, backend=data.DECODING_BACKEND, clips_per_video=data.NUM_CLIPS_PER_VIDEO,
                    augmentations_per_clip=data.TRAIN_CROP_NUM_SPATIAL,
                    num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS, decode_retries=data.DECODE_RETRIES,
-                   output_dir=output_dir)
+                   output_dir=output_dir, log_bad_videos=log_bad_videos)
 
     # ------------------------------------------------------------------ what the evaluator reads
     @property

@@ -15,15 +15,17 @@ import csv
 import glob
 import os
 import shutil
-import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
+from video_rs.data.annotations import VIDEO_EXTENSIONS
 from video_rs.data.check import check_video
+from video_rs.data.decoders import display_frame, open_video
 from video_rs.data.encode import VideoWriter
+from video_rs.data.progress import progress as report_progress
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -37,22 +39,27 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
                  preset: str = "veryfast") -> str:
     """Re-encode `src` as H.264 mp4 at `dst` with the given short side; audio dropped. Returns "done"/"skipped".
 
+    The copy is constant-rate at the source's rate as the decoders see it (a variable-rate file's true
+    average), frame i being the source's frame i, upright (a phone's rotation applied to the pixels).
+
     An existing `dst` is kept ("skipped") when its first, middle and last frame decode, else redone.
     """
-    import av
+    import av  # lazy: the heavy decoder loads only when re-encoding
 
     if os.path.exists(dst) and check_video(dst, 0, "pyav").ok:
         return "skipped"
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     partial = f"{dst}.partial.mp4"
+    with open_video(src, "pyav") as video:  # the decoding contract's rate and upright size
+        fps = Fraction(video.fps).limit_denominator(1001)
+        height, width = scaled_size(video.info.height, video.info.width, short_side)
     with av.open(src) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        fps = stream.average_rate or stream.guessed_rate or Fraction(30)
-        height, width = scaled_size(stream.codec_context.height, stream.codec_context.width, short_side)
         with VideoWriter(partial, width=width, height=height, fps=fps, crf=crf, gop=gop, preset=preset,
                          faststart=True) as writer:
-            for frame in container.decode(stream):
+            for frame in container.decode(stream):  # every frame, in order: frame i stays frame i
+                frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
                 writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA"))
     os.replace(partial, dst)
     return "done"
@@ -64,24 +71,22 @@ def resize_job(job: tuple) -> tuple[str, str, str | None]:
     try:
         return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf), None
     except Exception as err:  # a corrupt download must not stop the other 240,000
+        partial = f"{dst}.partial.mp4"  # resize_video's half-written output: every re-run would leave it again
+        if os.path.exists(partial):
+            os.remove(partial)
         return dst, "failed", f"{type(err).__name__}: {err}"
 
 
-def _progress(iterable, total):
-    """A tqdm bar on a terminal; plain iteration in logs and tests."""
-    if not sys.stderr.isatty():
-        return iterable
-    from tqdm import tqdm
+def resize_all(jobs: list[tuple], workers: int, *, progress=None) -> tuple[Counter, dict[str, str]]:
+    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error}).
 
-    return tqdm(iterable, total=total, dynamic_ncols=True)
-
-
-def resize_all(jobs: list[tuple], workers: int) -> tuple[Counter, dict[str, str]]:
-    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error})."""
+    `progress(iterator, total=n)` wraps the results (default: a bar on a terminal, else a line every 30 s).
+    """
     counts, failed = Counter(), {}
+    wrap = progress or (lambda iterable, total: report_progress(iterable, total=total, desc="resize"))
 
     def collect(results):
-        for dst, status, error in _progress(results, len(jobs)):
+        for dst, status, error in wrap(results, total=len(jobs)):
             counts[status] += 1
             if status == "failed":
                 failed[dst] = error
@@ -136,17 +141,29 @@ def read_official_kinetics_csv(path: str) -> list[KineticsRow]:
     return rows
 
 
-def index_videos(folder: str) -> dict[str, str]:
-    """{file stem: path} of every video below `folder` (downloads may be nested per class)."""
-    from video_rs.data.annotations import VIDEO_EXTENSIONS
+# files a downloader leaves next to a clip under the same stem (metadata, thumbnails, subtitles, temp files)
+NOT_VIDEO_EXTENSIONS = (".txt", ".json", ".csv", ".description", ".log", ".jpg", ".jpeg", ".png", ".webp", ".gif",
+                        ".vtt", ".srt", ".ass", ".part", ".ytdl", ".tmp", ".temp", ".md5", ".sha256")
 
-    found = {}
+
+def index_videos(folder: str) -> dict[str, str]:
+    """{file stem: path} of every video below `folder` (downloads may be nested per class).
+
+    A file with a known video extension wins; any other file of that stem (not metadata, see
+    NOT_VIDEO_EXTENSIONS) is taken too, so a clip in a rarer container is resized (or reported as
+    failed, with FFmpeg's reason) instead of being called missing.
+    """
+    found, others = {}, {}
     for root, _, files in os.walk(folder):
-        for name in files:
+        for name in sorted(files):
             stem, ext = os.path.splitext(name)
-            if ext.lower() in VIDEO_EXTENSIONS and not name.endswith(".partial.mp4"):
+            if name.endswith(".partial.mp4") or name.startswith("."):
+                continue
+            if ext.lower() in VIDEO_EXTENSIONS:
                 found.setdefault(stem, os.path.join(root, name))
-    return found
+            elif ext.lower() not in NOT_VIDEO_EXTENSIONS:
+                others.setdefault(stem, os.path.join(root, name))
+    return {**others, **found}
 
 
 @dataclass(frozen=True)
@@ -227,7 +244,7 @@ def _locate(videos_dir: str, video: str, index: dict[str, str] | None) -> str | 
 
 
 def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: str, *, short_side: int = 256,
-                          gop: int | None = None, crf: int = 23, workers: int = 1) -> SplitPrepReport:
+                          gop: int | None = None, crf: int = 23, workers: int = 1, progress=None) -> SplitPrepReport:
     """Resize every video a UCF101 / HMDB51 split uses to `out/<class>/<name>.mp4` and write the split files
     (`out/<official folder>/`) naming those mp4s, so `read_ucf101` / `read_hmdb51` read `out` as it is.
 
@@ -264,7 +281,7 @@ def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: s
         dst = os.path.join(out, _as_mp4(video))
         source_of[dst] = video
         jobs.append((src, dst, short_side, gop, crf))
-    counts, failed_dst = resize_all(jobs, workers)
+    counts, failed_dst = resize_all(jobs, workers, progress=progress)
     failed = {source_of[dst]: error for dst, error in failed_dst.items()}
 
     dropped = set(missing) | set(failed)

@@ -25,7 +25,8 @@ def source_step(sampling_rate: int, fps: float, target_fps: float) -> float:
     return sampling_rate * fps / target_fps
 
 
-def _clip_from(start: float, num_frames: int, step: float, num_video_frames: int, short_video: str = "clamp") -> np.ndarray:
+def _clip_from(start: float, num_frames: int, step: float, num_video_frames: int,
+               short_video: str = "clamp") -> np.ndarray:
     if short_video not in SHORT_VIDEO_MODES:
         raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
     offsets = np.round(start + step * np.arange(num_frames)).astype(np.int64)

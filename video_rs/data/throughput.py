@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from video_rs.data.loader import build_loader
+from video_rs.data.loader import build_loader, endless_batches
 
 
 @dataclass
@@ -56,7 +56,7 @@ def measure_loader(cfg, *, mode: str = "train", num_workers: int | None = None, 
     cfg = _with(cfg, **overrides)
     loader = build_loader(cfg, mode)
     started = time.perf_counter()
-    stream = _endless(loader)
+    stream = endless_batches(loader)
     next(stream)
     first = time.perf_counter() - started
     for _ in range(max(warmup - 1, 0)):
@@ -67,15 +67,6 @@ def measure_loader(cfg, *, mode: str = "train", num_workers: int | None = None, 
     seconds = time.perf_counter() - started
     return LoaderSpeed(mode, cfg.DATA.DECODING_BACKEND, cfg.DATA_LOADER.NUM_WORKERS, loader.batch_size, batches,
                        clips, seconds, first)
-
-
-def _endless(loader):
-    epoch = 0
-    while True:
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        yield from loader
-        epoch += 1
 
 
 def describe_loader(cfg, mode: str) -> str:
