@@ -142,6 +142,6 @@ def test_default_layout_does_not_take_model_garden_weights(convert, tmp_path, ca
     prefix = tf.train.Checkpoint(model=keras_model).save(str(tmp_path / "ckpt"))
     base = str(ROOT / "configs/k400/base.yaml")
     assert convert(["--from", "tf", "--src", prefix, "--cfg", base, "--out", str(tmp_path / "x.pyth"),
-                    "MODEL.NUM_CLASSES", "10"]) == 1
+                    "MODEL.NUM_CLASSES", "10"]) == 2
     err = capsys.readouterr().err
     assert "RESNET.SHORTCUT conv" in err and "RESNET.PADDING same" in err
