@@ -5,7 +5,8 @@ loads tensor by tensor: a head whose class count differs keeps its fresh initial
 skipped keys are logged, so fine-tuning K400 -> UCF101 is a config change. Anything else that does
 not fit (another depth, width, SE...) is an error naming the config keys that differ: training
 on silently from a half-loaded backbone would look like fine-tuning and be training from scratch. The 2D -> 3D
-inflation path (`TRAIN.CHECKPOINT_TYPE timm`) plugs in here.
+inflation path (`TRAIN.CHECKPOINT_TYPE timm`) plugs in here, and so do the converters that write a
+complete video_rs checkpoint from a timm file or a TF Model Garden checkpoint (`tools/convert_weights.py`).
 """
 from __future__ import annotations
 
