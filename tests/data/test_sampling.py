@@ -56,3 +56,40 @@ def test_target_fps_makes_clips_cover_the_same_duration():
     assert clip_span(8, 2, 60.0, 30.0) / 60.0 == clip_span(8, 2, 15.0, 30.0) / 15.0
     (odd,) = uniform_clip_indices(250, 5, 2, 25.0, 30.0, 1)  # 25 fps: steps of 5/3 frame, rounded
     assert np.abs(np.diff(odd) - 25.0 / 15).max() < 1
+
+
+def test_short_video_loops_when_asked():
+    """DATA.SHORT_VIDEO loop (Model Garden): a short video repeats from its start instead of freezing."""
+    (clip,) = uniform_clip_indices(10, 8, 2, 30.0, 30.0, 1, short_video="loop")
+    assert clip.tolist() == [0, 2, 4, 6, 8, 0, 2, 4]
+    assert all(c.tolist() == clip.tolist() for c in uniform_clip_indices(10, 8, 2, 30.0, 30.0, 3, short_video="loop"))
+    gen = torch.Generator().manual_seed(0)
+    starts = set()
+    for _ in range(200):
+        train = random_clip_indices(10, 8, 2, 30.0, 30.0, gen, short_video="loop")
+        assert train.min() >= 0 and train.max() <= 9
+        assert np.all(np.diff(train) % 10 == 2)  # stride 2, wrapping at the end of the video
+        starts.add(int(train[0]))
+    assert starts == set(range(10))  # a looped short video may start at any frame
+    # videos long enough for the clip are sampled exactly as with clamping
+    looped = random_clip_indices(100, 8, 2, 30.0, 30.0, torch.Generator().manual_seed(3), short_video="loop")
+    assert np.array_equal(looped, random_clip_indices(100, 8, 2, 30.0, 30.0, torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="short_video"):
+        uniform_clip_indices(10, 8, 2, 30.0, 30.0, 1, short_video="pad")
+
+
+@pytest.mark.parametrize("mode, expected", [("clamp", [0, 2, 4, 6, 8, 9, 9, 9]), ("loop", [0, 2, 4, 6, 8, 0, 2, 4])])
+def test_short_real_video_is_clamped_or_looped_by_the_dataset(tmp_path, index_frames, frame_numbers, write_test_video,
+                                                              mode, expected):
+    """A 10-frame mp4 and 8-frame clips at rate 2: DATA.SHORT_VIDEO decides what fills the clip's tail."""
+    from video_rs.config import load_cfg
+    from video_rs.data import build_loader
+
+    write_test_video(str(tmp_path / "short.mp4"), index_frames(10, 32, 32), fps=30, crf=4)
+    (tmp_path / "val.csv").write_text("short.mp4 0\n")
+    cfg = load_cfg(None, ["DATA.PATH_TO_DATA_DIR", str(tmp_path), "OUTPUT_DIR", str(tmp_path), "MODEL.NUM_CLASSES",
+                          "1", "DATA.NUM_FRAMES", "8", "DATA.SAMPLING_RATE", "2", "DATA.TEST_CROP_SIZE", "32",
+                          "DATA_LOADER.NUM_WORKERS", "0", "DATA_LOADER.PIN_MEMORY", "False", "DATA.DECODING_BACKEND",
+                          "pyav", "DATA.SHORT_VIDEO", mode])
+    clips, *_ = next(iter(build_loader(cfg, "val")))
+    assert list(frame_numbers(clips[0].permute(1, 2, 3, 0).numpy())) == expected

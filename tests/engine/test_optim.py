@@ -95,3 +95,21 @@ def test_schedule_sets_group_lrs_and_resumes_from_its_state():
     again = LRSchedule(opt, cfg, steps_per_epoch=5)
     again.load_state_dict(sched.state_dict())
     assert again.lr() == sched.lr()
+
+
+def test_self_gating_kernels_get_no_weight_decay():
+    """Model Garden builds the self-gating conv without the L2 regulariser: its kernel and bias decay 0."""
+    from video_rs.models.blocks import SelfGating3D
+    from video_rs.models.resnet3d import ResNet3D
+
+    net = ResNet3D(depth=26, num_classes=3, self_gating="last")
+    groups = build_param_groups(net, weight_decay=4e-5, norm_weight_decay=1e-5)
+    by_param = {id(p): g for g in groups for p in g["params"]}
+    gates = [m for m in net.modules() if isinstance(m, SelfGating3D)]
+    assert len(gates) == 4
+    for gate in gates:
+        assert by_param[id(gate.fc.weight)]["weight_decay"] == 0.0
+        assert by_param[id(gate.fc.bias)]["weight_decay"] == 0.0
+    assert by_param[id(net.stages[0].blocks[0].conv_temporal.conv.weight)]["weight_decay"] == 4e-5
+    assert by_param[id(net.stages[0].blocks[0].se.fc1.weight)]["weight_decay"] == 4e-5  # SE keeps its L2
+    assert by_param[id(net.stem.conv1.bn.weight)]["weight_decay"] == 1e-5

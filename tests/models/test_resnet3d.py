@@ -218,3 +218,36 @@ def test_build_model_maps_cfg_keys():
     assert model.stages[2].blocks[0].conv_temporal.conv.stride == (2, 1, 1)
     assert model.stages[3].blocks[0].drop_path.p == pytest.approx(0.3)
     assert isinstance(model.stages[1].blocks[0].drop_path, DropPath)
+
+
+def test_model_garden_init_statistics():
+    """MODEL.INIT model_garden: Keras VarianceScaling(1, fan_in, truncated) convs, TruncatedNormal(0.01) gates,
+    U(+-0.05) head."""
+    torch.manual_seed(0)
+    net = ResNet3D(depth=50, num_classes=400, init="model_garden")
+    conv = net.stages[2].blocks[1].conv_temporal.conv.weight  # 1024 -> 256, kernel 3x1x1: fan_in 3072
+    fan_in = conv[0].numel()
+    assert fan_in == 3072
+    assert conv.std().item() == pytest.approx(fan_in ** -0.5, rel=0.02)  # the asked std, after truncation
+    assert conv.abs().max().item() <= 2 * fan_in ** -0.5 / 0.87962566103423978 + 1e-7
+    gate = net.stages[3].blocks[-1].self_gating.fc
+    assert gate.weight.abs().max().item() <= 0.02 and gate.weight.std().item() == pytest.approx(0.01 * 0.8796, rel=0.02)
+    assert not gate.bias.any()
+    head = net.head.fc.weight
+    assert head.abs().max().item() <= 0.05 and head.abs().max().item() > 0.049
+    assert head.std().item() == pytest.approx(0.05 / 3 ** 0.5, rel=0.02)
+    assert not net.head.fc.bias.any() and not net.stages[0].blocks[0].se.fc1.bias.any()
+    # the project default differs: He fan-out (std sqrt(2 / fan_out)), N(0, 0.01) head
+    default = ResNet3D(depth=50, num_classes=400)
+    fan_out = 256 * 3
+    he_std = default.stages[2].blocks[1].conv_temporal.conv.weight.std().item()
+    assert he_std == pytest.approx((2 / fan_out) ** 0.5, rel=0.02)
+    assert default.head.fc.weight.std().item() == pytest.approx(0.01, rel=0.02)
+
+
+def test_model_init_key_reaches_the_model():
+    net = build_model(load_cfg(None, ["MODEL.INIT", "model_garden", "RESNET.DEPTH", "26", "MODEL.NUM_CLASSES", "7"]))
+    assert net.head.fc.weight.abs().max().item() <= 0.05
+    assert net.head.fc.weight.std().item() > 0.02  # U(+-0.05) has std 0.029; N(0, 0.01) would not reach it
+    with pytest.raises(ValueError, match="init must be one of"):
+        ResNet3D(depth=26, init="xavier")

@@ -22,6 +22,8 @@ _C.MODEL.NUM_CLASSES = 400  # classifier outputs; labels must lie in [0, NUM_CLA
 _C.MODEL.DROPOUT_RATE = 0.5  # dropout before the linear head, in [0, 1)
 _C.MODEL.DROPPATH_RATE = 0.1  # stochastic-depth init rate; stage i (res2=0) drops with rate * (i + 2) / 5
 _C.MODEL.LABEL_SMOOTHING = 0.1  # cross-entropy label smoothing, in [0, 1)
+_C.MODEL.INIT = "he_fan_out"  # "he_fan_out" (timm; N(0, 0.01) head) or "model_garden" (VarianceScaling
+#   fan-in convs, N(0, 0.01) self-gating, U(+-0.05) head)
 
 # ----------------------------------------------------------------------------- backbone
 _C.RESNET = CfgNode()
@@ -62,11 +64,16 @@ _C.DATA.SPLIT_ID = 1  # UCF101 / HMDB51 official split number (1, 2 or 3)
 _C.DATA.NUM_FRAMES = 32  # frames per clip
 _C.DATA.SAMPLING_RATE = 2  # temporal stride between sampled frames, at TARGET_FPS
 _C.DATA.TARGET_FPS = 30  # clips cover NUM_FRAMES * SAMPLING_RATE / TARGET_FPS seconds whatever the source fps
+_C.DATA.SHORT_VIDEO = "clamp"  # video shorter than a clip: "clamp" (last frame repeats) or "loop" (Model Garden:
+#   the video repeats from its start)
 _C.DATA.TRAIN_CROP_SIZE = 224  # training crop side
 _C.DATA.TEST_CROP_SIZE = 256  # test: short side resized to this, then square crops of this size
 _C.DATA.TRAIN_JITTER_SCALES = [256, 320]  # short-side scale jitter range when not using random-resized-crop
 _C.DATA.TRAIN_JITTER_SCALES_RELATIVE = [0.08, 1.0]  # random-resized-crop area range; [] = use scale jitter
 _C.DATA.TRAIN_JITTER_ASPECT_RELATIVE = [0.5, 2.0]  # random-resized-crop aspect-ratio range
+_C.DATA.TRAIN_CROP_STYLE = "torchvision"  # random-resized-crop: "torchvision" (log-uniform aspect, 10 tries,
+#   centre-crop fallback, antialiased) or "tf" (Model Garden: uniform aspect and height, 100 tries, >= 10% of the
+#   frame, whole-frame fallback, bilinear without antialias)
 _C.DATA.RANDOM_FLIP = True  # horizontal flip in training
 _C.DATA.MEAN = [0.0, 0.0, 0.0]  # per-channel mean of [0, 1] pixels (Model Garden: none)
 _C.DATA.STD = [1.0, 1.0, 1.0]  # per-channel std of [0, 1] pixels

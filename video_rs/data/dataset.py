@@ -49,6 +49,7 @@ class ClipSampling:
     num_frames: int
     sampling_rate: int
     target_fps: float
+    short_video: str = "clamp"  # "clamp" or "loop" (video_rs.data.sampling)
 
 
 class VideoClipDataset(Dataset):
@@ -81,11 +82,12 @@ class VideoClipDataset(Dataset):
                 aspect_range=tuple(data.TRAIN_JITTER_ASPECT_RELATIVE), jitter_scales=tuple(data.TRAIN_JITTER_SCALES),
                 flip=data.RANDOM_FLIP,
                 randaug_num_ops=cfg.AUG.RANDAUG_NUM_OPS if cfg.AUG.ENABLE and not cfg.AUG.ON_DEVICE else 0,
-                randaug_magnitude=cfg.AUG.RANDAUG_MAGNITUDE)
+                randaug_magnitude=cfg.AUG.RANDAUG_MAGNITUDE, crop_style=data.TRAIN_CROP_STYLE)
         else:
             transform = EvalTransform(crop_size=data.TEST_CROP_SIZE,
                                       num_crops=cfg.TEST.NUM_SPATIAL_CROPS if mode == "test" else 1)
-        return cls(videos, mode=mode, sampling=ClipSampling(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS),
+        return cls(videos, mode=mode, sampling=ClipSampling(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS,
+                                                          data.SHORT_VIDEO),
                    transform=transform, backend=data.DECODING_BACKEND, clips_per_video=data.NUM_CLIPS_PER_VIDEO,
                    augmentations_per_clip=data.TRAIN_CROP_NUM_SPATIAL,
                    num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS, decode_retries=data.DECODE_RETRIES,
@@ -176,7 +178,7 @@ class VideoClipDataset(Dataset):
         """Frames of each temporal view of an opened video (evaluation)."""
         s = self.sampling
         return uniform_clip_indices(video.num_frames, s.num_frames, s.sampling_rate, video.fps, s.target_fps,
-                                    self.num_temporal_views)
+                                    self.num_temporal_views, s.short_video)
 
     def _eval_item(self, video: int, clips: torch.Tensor):
         """Every view of the video from one open: zeros and FAILED_VIEW where a view cannot be decoded."""
@@ -244,7 +246,8 @@ class VideoClipDataset(Dataset):
         """K random clips decoded in one pass over the file, each transformed S times (repeated augmentation)."""
         s = self.sampling
         with open_video(self.paths[video], self.backend) as opened:
-            clips = [random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps)
+            clips = [random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps,
+                                         short_video=s.short_video)
                      for _ in range(self.clips_per_video)]
             frames = opened.get(np.concatenate(clips))
         frames = frames.reshape((self.clips_per_video, s.num_frames) + frames.shape[1:])

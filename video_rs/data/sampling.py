@@ -6,12 +6,18 @@ Clips are laid out on a `target_fps` timeline and mapped back to source frames, 
     source frames   0 1 2 3 4 5 6 7 8 9 ...            (fps = 60, target_fps = 30, rate 2)
     clip            ^   .   ^   .   ^   ...   -> every 4th source frame
 
-Indices past the last frame are clamped (the last frame repeats), so short videos still give clips.
+A video shorter than a clip still gives one: with `short_video="clamp"` (the default) indices past
+the last frame repeat the last frame; with `"loop"` (Model Garden) the video repeats from its start,
+and a training clip starts anywhere in it:
+
+    8-frame video, 12-frame clip    clamp: 0 1 2 3 4 5 6 7 7 7 7 7    loop: 5 6 7 0 1 2 3 4 5 6 7 0
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+SHORT_VIDEO_MODES = ("clamp", "loop")
 
 
 def source_step(sampling_rate: int, fps: float, target_fps: float) -> float:
@@ -19,9 +25,14 @@ def source_step(sampling_rate: int, fps: float, target_fps: float) -> float:
     return sampling_rate * fps / target_fps
 
 
-def _clip_from(start: float, num_frames: int, step: float, num_video_frames: int) -> np.ndarray:
-    offsets = start + step * np.arange(num_frames)
-    return np.clip(np.round(offsets).astype(np.int64), 0, num_video_frames - 1)
+def _clip_from(start: float, num_frames: int, step: float, num_video_frames: int,
+               short_video: str = "clamp") -> np.ndarray:
+    if short_video not in SHORT_VIDEO_MODES:
+        raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
+    offsets = np.round(start + step * np.arange(num_frames)).astype(np.int64)
+    if short_video == "loop":
+        return offsets % num_video_frames
+    return np.clip(offsets, 0, num_video_frames - 1)
 
 
 def clip_span(num_frames: int, sampling_rate: int, fps: float, target_fps: float) -> float:
@@ -30,15 +41,20 @@ def clip_span(num_frames: int, sampling_rate: int, fps: float, target_fps: float
 
 
 def random_clip_indices(num_video_frames: int, num_frames: int, sampling_rate: int, fps: float,
-                        target_fps: float, generator: torch.Generator | None = None) -> np.ndarray:
-    """One clip starting at a uniformly random frame (the whole clip inside the video when it fits)."""
-    last_start = max(num_video_frames - 1 - clip_span(num_frames, sampling_rate, fps, target_fps), 0.0)
+                        target_fps: float, generator: torch.Generator | None = None,
+                        short_video: str = "clamp") -> np.ndarray:
+    """One clip starting at a uniformly random frame (the whole clip inside the video when it fits;
+    a looped short video may start at any of its frames)."""
+    span = clip_span(num_frames, sampling_rate, fps, target_fps)
+    last_start = max(num_video_frames - 1 - span, 0.0)
+    if short_video == "loop" and span > num_video_frames - 1:
+        last_start = num_video_frames - 1.0
     start = float(torch.rand((), generator=generator)) * last_start
-    return _clip_from(start, num_frames, source_step(sampling_rate, fps, target_fps), num_video_frames)
+    return _clip_from(start, num_frames, source_step(sampling_rate, fps, target_fps), num_video_frames, short_video)
 
 
 def uniform_clip_indices(num_video_frames: int, num_frames: int, sampling_rate: int, fps: float,
-                         target_fps: float, num_clips: int) -> list[np.ndarray]:
+                         target_fps: float, num_clips: int, short_video: str = "clamp") -> list[np.ndarray]:
     """`num_clips` clips evenly spaced: the first starts at frame 0, the last ends at the last frame.
 
     PySlowFast's spacing (start k * span / num_clips) never reaches the tail; this one covers it.
@@ -50,7 +66,7 @@ def uniform_clip_indices(num_video_frames: int, num_frames: int, sampling_rate: 
     else:
         starts = [k * last_start / (num_clips - 1) for k in range(num_clips)]
     step = source_step(sampling_rate, fps, target_fps)
-    return [_clip_from(start, num_frames, step, num_video_frames) for start in starts]
+    return [_clip_from(start, num_frames, step, num_video_frames, short_video) for start in starts]
 
 
 def decode_groups(clips: list[np.ndarray], *, max_gap: float, max_frames: int) -> list[list[int]]:

@@ -70,6 +70,69 @@ def random_resized_crop_box(height: int, width: int, area_range: Sequence[float]
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+CROP_STYLES = ("torchvision", "tf")
+
+
+def tf_random_crop_box(height: int, width: int, area_range: Sequence[float], aspect_range: Sequence[float],
+                       *, min_covered: float = 0.1, max_attempts: int = 100) -> Box:
+    """Model Garden's random-resized-crop box: TF's `sample_distorted_bounding_box` with the whole
+    frame as the one object, `min_object_covered` 0.1 and 100 attempts.
+
+    Each attempt draws the aspect (w/h) uniformly, then the crop height uniformly between the
+    heights that give the smallest and the largest allowed area, width = round(h * aspect); it is
+    kept when its area is in `area_range` and it covers >= `min_covered` of the frame. When no
+    attempt fits, the whole frame is the crop (torchvision falls back to a centre crop).
+    """
+    min_area, max_area = area_range[0] * height * width, area_range[1] * height * width
+    for _ in range(max_attempts):
+        aspect = float(torch.empty(()).uniform_(aspect_range[0], aspect_range[1]))
+        box = _tf_crop_attempt(height, width, min_area, max_area, aspect)
+        if box is not None and box[2] * box[3] >= max(1.0, min_covered * height * width):
+            return box
+    return 0, 0, height, width
+
+
+def _tf_crop_attempt(height: int, width: int, min_area: float, max_area: float, aspect: float) -> Box | None:
+    """One attempt of TF's crop generator; None when rounding leaves no box inside the constraints.
+
+    `round` is round-half-even, as C's `lrintf`; TF draws the offsets in [0, size - crop).
+    """
+    crop_h = round(math.sqrt(min_area / aspect))
+    max_h = round(math.sqrt(max_area / aspect))
+    if round(max_h * aspect) > width:  # the widest box must still fit the frame
+        max_h = int((width + 0.5 - 1e-7) / aspect)
+        if round(max_h * aspect) > width:
+            max_h -= 1
+    max_h = min(max_h, height)
+    crop_h = min(crop_h, max_h)
+    if crop_h < max_h:
+        crop_h += int(torch.randint(0, max_h - crop_h + 1, ()))
+    crop_w = round(crop_h * aspect)
+    if crop_w * crop_h < min_area:
+        crop_h += 1
+        crop_w = round(crop_h * aspect)
+    if crop_w * crop_h > max_area:
+        crop_h -= 1
+        crop_w = round(crop_h * aspect)
+    if not (min_area <= crop_w * crop_h <= max_area and 0 < crop_w <= width and 0 < crop_h <= height):
+        return None
+    top = int(torch.randint(0, height - crop_h, ())) if crop_h < height else 0
+    left = int(torch.randint(0, width - crop_w, ())) if crop_w < width else 0
+    return top, left, crop_h, crop_w
+
+
+def tf_crop_and_resize(video: torch.Tensor, box: Box, size: int | tuple[int, int]) -> torch.Tensor:
+    """`crop_and_resize` as `tf.image.resize` does it: bilinear (half-pixel centres) without
+    antialiasing, the float result truncated back to uint8."""
+    top, left, height, width = box
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    region = video[..., top:top + height, left:left + width]
+    if region.shape[-2:] == size:
+        return region
+    resized = torch.nn.functional.interpolate(region.float(), size=size, mode="bilinear", align_corners=False)
+    return resized.clamp_(0, 255).to(torch.uint8)
+
+
 def scale_jitter_crop_box(height: int, width: int, short_side_range: Sequence[int], crop_size: int) -> Box:
     """Resize the short side to a random size in `short_side_range`, then a random `crop_size` square:
     returned as the equivalent square in source pixels (so only the crop gets resized)."""
@@ -114,18 +177,25 @@ class TrainTransform:
     flip: bool = True
     randaug_num_ops: int = 0  # 0 disables RandAugment
     randaug_magnitude: int = 10  # paper scale (PaperScaleRandAugment)
+    crop_style: str = "torchvision"  # random-resized-crop: "torchvision" or "tf" (Model Garden; `tf_random_crop_box`)
 
     def __post_init__(self):
+        if self.crop_style not in CROP_STYLES:
+            raise ValueError(f"crop style must be one of {CROP_STYLES}, got {self.crop_style!r}")
         self._randaug = ClipRandAugment(self.randaug_num_ops, self.randaug_magnitude) \
             if self.randaug_num_ops > 0 else None
 
     def __call__(self, video: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         height, width = video.shape[-2:]
-        if self.area_range:
-            box = random_resized_crop_box(height, width, self.area_range, self.aspect_range)
+        if self.area_range and self.crop_style == "tf":
+            box = tf_random_crop_box(height, width, self.area_range, self.aspect_range)
+            video = tf_crop_and_resize(video, box, self.crop_size)
         else:
-            box = scale_jitter_crop_box(height, width, self.jitter_scales, self.crop_size)
-        video = crop_and_resize(video, box, self.crop_size)
+            if self.area_range:
+                box = random_resized_crop_box(height, width, self.area_range, self.aspect_range)
+            else:
+                box = scale_jitter_crop_box(height, width, self.jitter_scales, self.crop_size)
+            video = crop_and_resize(video, box, self.crop_size)
         if self.flip and bool(torch.rand(()) < 0.5):
             video = video.flip(-1)
         if self._randaug is not None:

@@ -5,7 +5,8 @@ loads tensor by tensor: a head whose class count differs keeps its fresh initial
 skipped keys are logged, so fine-tuning K400 -> UCF101 is a config change. Anything else that does
 not fit (another depth, width, SE...) is an error naming the config keys that differ: training
 on silently from a half-loaded backbone would look like fine-tuning and be training from scratch. The 2D -> 3D
-inflation path (`TRAIN.CHECKPOINT_TYPE timm`) plugs in here.
+inflation path (`TRAIN.CHECKPOINT_TYPE timm`) plugs in here, and so do the converters that write a
+complete video_rs checkpoint from a timm file or a TF Model Garden checkpoint (`tools/convert_weights.py`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from video_rs.engine.checkpoint import (CheckpointError, describe_mismatch, eval
                                        network_differences, save_checkpoint, tensor_mismatches)
 from video_rs.engine.logging import get_logger
 from video_rs.models import build_model
+from video_rs.models.tf_weights import TFCheckpoint, load_tf_weights
 from video_rs.models.weights import Conversion, WeightConversionError, inflate_timm_weights
 
 
@@ -79,24 +81,44 @@ def set_train_mode(model: nn.Module, cfg) -> None:
                 module.eval()
 
 
+def _check_class_names(cfg, class_names: list[str] | None) -> None:
+    if class_names is not None and len(class_names) != cfg.MODEL.NUM_CLASSES:
+        raise WeightConversionError(
+            f"{len(class_names)} class names for MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
+
+
+def _save_converted(out: str, cfg, model: nn.Module, class_names: list[str] | None, converted_from: dict) -> None:
+    """A complete checkpoint: `tools/test_net.py` / `tools/predict.py` rebuild the model from it alone."""
+    save_checkpoint(out, {
+        "epoch": 0, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
+        "ema": None, "optimizer": None, "schedule": None, "scaler": None, "metrics": {},
+        "converted_from": converted_from,
+    })
+
+
 def convert_timm_checkpoint(
     src: str, cfg, out: str, *, mode: str = "center", allow_mismatch: bool = False,
     class_names: list[str] | None = None,
 ) -> Conversion:
     """Write a video_rs checkpoint (resolved cfg, class names, inflated weights) from a timm file.
 
-    The file is complete, so `tools/test_net.py` / `tools/predict.py` rebuild the model from it
-    alone; with `allow_mismatch`, tensors the source lacked keep the model's fresh initialisation.
+    With `allow_mismatch`, tensors the source lacked keep the model's fresh initialisation.
     """
-    if class_names is not None and len(class_names) != cfg.MODEL.NUM_CLASSES:
-        raise WeightConversionError(
-            f"{len(class_names)} class names for MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
+    _check_class_names(cfg, class_names)
     model = build_model(cfg)
     conversion = inflate_timm_weights(model, src, mode=mode, allow_mismatch=allow_mismatch)
-    save_checkpoint(out, {
-        "epoch": 0, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
-        "ema": None, "optimizer": None, "schedule": None, "scaler": None, "metrics": {},
-        "converted_from": {"type": "timm", "file": os.path.basename(src), "inflate_mode": mode,
-                           "problems": conversion.problems()},
-    })
+    _save_converted(out, cfg, model, class_names, {"type": "timm", "file": os.path.basename(src),
+                                                   "inflate_mode": mode, "problems": conversion.problems()})
     return conversion
+
+
+def convert_tf_checkpoint(
+    src: str, cfg, out: str, *, allow_mismatch: bool = False, class_names: list[str] | None = None,
+) -> tuple[Conversion, TFCheckpoint]:
+    """Write a video_rs checkpoint from a TF Model Garden 3D ResNet(-RS) checkpoint (needs TensorFlow)."""
+    _check_class_names(cfg, class_names)
+    model = build_model(cfg)
+    conversion, checkpoint = load_tf_weights(model, src, allow_mismatch=allow_mismatch)
+    _save_converted(out, cfg, model, class_names, {"type": "tf", "file": os.path.basename(src),
+                                                   "problems": conversion.problems()})
+    return conversion, checkpoint

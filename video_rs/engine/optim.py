@@ -1,8 +1,9 @@
 """SGD with the RS parameter groups, and the per-iteration learning-rate schedule.
 
 Parameter groups: weight decay applies to conv and linear kernels only; BatchNorm parameters and
-every bias get `BN.WEIGHT_DECAY` (0 in the RS recipe). The classifier head may train at
-`TRAIN.HEAD_LR_MULT` times the schedule's rate (fine-tuning). Frozen parameters
+every bias get `BN.WEIGHT_DECAY` (0 in the RS recipe). The self-gating kernels get none at all, as
+in Model Garden, whose self-gating conv is built without the kernel regulariser the other convs get.
+The classifier head may train at `TRAIN.HEAD_LR_MULT` times the schedule's rate (fine-tuning). Frozen parameters
 (`requires_grad=False`) are left out, so a linear probe's optimizer only holds the head.
 
 The schedule is a pure function of the iteration, so resuming needs only the iteration count:
@@ -22,27 +23,32 @@ import math
 import torch
 from torch import nn
 
+from video_rs.models.blocks import SelfGating3D
+
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 def build_param_groups(model: nn.Module, *, weight_decay: float, norm_weight_decay: float,
                        head_lr_mult: float = 1.0, head_prefix: str = "head.") -> list[dict]:
-    """Split trainable parameters into (backbone|head) x (decay|no-decay) groups with `lr_mult`."""
+    """Split trainable parameters into (backbone|head) x (decay|no-decay|self-gating) groups with `lr_mult`."""
     norm_params = {id(p) for m in model.modules() if isinstance(m, _NORM_TYPES) for p in m.parameters(recurse=False)}
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    gating_params = {id(p) for m in model.modules() if isinstance(m, SelfGating3D) for p in m.parameters()}
+    decay_of = {"decay": weight_decay, "no_decay": norm_weight_decay, "self_gating": 0.0}
+    groups: dict[tuple[bool, str], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         in_head = name.startswith(head_prefix) or f".{head_prefix}" in name  # DDP/compile wrappers prefix names
-        no_decay = id(param) in norm_params or param.ndim <= 1
-        groups.setdefault((in_head, no_decay), []).append(param)
+        if id(param) in gating_params:
+            kind = "self_gating"
+        elif id(param) in norm_params or param.ndim <= 1:
+            kind = "no_decay"
+        else:
+            kind = "decay"
+        groups.setdefault((in_head, kind), []).append(param)
     return [
-        {
-            "params": params,
-            "weight_decay": norm_weight_decay if no_decay else weight_decay,
-            "lr_mult": head_lr_mult if in_head else 1.0,
-        }
-        for (in_head, no_decay), params in sorted(groups.items())
+        {"params": params, "weight_decay": decay_of[kind], "lr_mult": head_lr_mult if in_head else 1.0}
+        for (in_head, kind), params in sorted(groups.items())
     ]
 
 

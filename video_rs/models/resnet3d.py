@@ -25,11 +25,45 @@ import torch
 from torch import nn
 
 from video_rs.config.depths import STAGE_BLOCKS
-from video_rs.models.blocks import PADDING_MODES, ActLayer, Bottleneck3D, ClassifierHead3D, NormLayer, Stem3D
+from video_rs.models.blocks import (PADDING_MODES, ActLayer, Bottleneck3D, ClassifierHead3D, NormLayer, SelfGating3D,
+                                    Stem3D)
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # bottleneck width f per stage; outputs are 4f
 STEM_WIDTH = 64
 SELF_GATING_MODES = ("last", "all", "none")
+INIT_SCHEMES = ("he_fan_out", "model_garden")
+# Keras' truncated normal keeps draws within 2 std and rescales so the result has the asked std
+_TRUNCATED_NORMAL_STD = 0.87962566103423978
+
+
+def init_model_garden_(model: nn.Module) -> None:
+    """Model Garden's initialisers: Keras VarianceScaling(1, fan_in, truncated normal) for convs,
+    TruncatedNormal(0, 0.01) for the self-gating conv, RandomUniform(+-0.05) for the head, zero biases."""
+    gates = {id(m.fc) for m in model.modules() if isinstance(m, SelfGating3D)}
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d):
+            if id(module) in gates:
+                nn.init.trunc_normal_(module.weight, std=0.01, a=-0.02, b=0.02)
+            else:
+                fan_in = module.weight[0].numel()
+                std = (1.0 / fan_in) ** 0.5 / _TRUNCATED_NORMAL_STD
+                nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+        elif isinstance(module, nn.Linear):
+            nn.init.uniform_(module.weight, -0.05, 0.05)
+        if isinstance(module, (nn.Conv3d, nn.Linear)) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def init_he_fan_out_(model: nn.Module) -> None:
+    """He (fan-out, normal) conv kernels as timm's ResNets; N(0, 0.01) head so initial logits are near 0."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.01)
+            nn.init.zeros_(module.bias)
 
 
 def stage_drop_path_rates(init_rate: float, num_stages: int = 4) -> list[float]:
@@ -102,7 +136,7 @@ class ResNet3D(nn.Module):
         temporal_kernels: Sequence[int | Sequence[int]] = (1, 1, 3, 3), temporal_strides: Sequence[int] = (1, 1, 1, 1),
         spatial_strides: Sequence[int] = (1, 2, 2, 2), drop_path_rate: float = 0.0, dropout_rate: float = 0.0,
         bn_eps: float = 1e-5, bn_momentum: float = 0.1, zero_init_last: bool = False, padding: str = "symmetric",
-        act_layer: ActLayer = nn.ReLU,
+        init: str = "he_fan_out", act_layer: ActLayer = nn.ReLU,
     ) -> None:
         super().__init__()
         if depth not in STAGE_BLOCKS:
@@ -111,6 +145,8 @@ class ResNet3D(nn.Module):
             raise ValueError(f"self_gating must be one of {SELF_GATING_MODES}, got {self_gating!r}")
         if padding not in PADDING_MODES:
             raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"init must be one of {INIT_SCHEMES}, got {init!r}")
         for name, values in (("temporal_kernels", temporal_kernels), ("temporal_strides", temporal_strides),
                              ("spatial_strides", spatial_strides)):
             if len(values) != 4:
@@ -136,18 +172,11 @@ class ResNet3D(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.num_features = channels
         self.head = ClassifierHead3D(channels, num_classes, dropout_rate=dropout_rate)
-        self._init_weights(zero_init_last)
+        self._init_weights(zero_init_last, init)
 
-    def _init_weights(self, zero_init_last: bool) -> None:
-        """He (fan-out) conv kernels as timm and Model Garden; small head so initial logits are near 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv3d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=0.01)
-                nn.init.zeros_(module.bias)
+    def _init_weights(self, zero_init_last: bool, init: str) -> None:
+        """"he_fan_out" (timm's ResNets; the project default) or "model_garden" (`init_model_garden_`)."""
+        (init_model_garden_ if init == "model_garden" else init_he_fan_out_)(self)
         if zero_init_last:
             for module in self.modules():
                 if isinstance(module, Bottleneck3D):
@@ -211,7 +240,7 @@ def model_kwargs_from_cfg(cfg) -> dict:
         self_gating=r.SELF_GATING, temporal_kernels=list(r.TEMPORAL_KERNELS),
         temporal_strides=list(r.TEMPORAL_STRIDES), spatial_strides=list(r.SPATIAL_STRIDES),
         drop_path_rate=cfg.MODEL.DROPPATH_RATE, dropout_rate=cfg.MODEL.DROPOUT_RATE, bn_eps=cfg.BN.EPSILON,
-        bn_momentum=cfg.BN.MOMENTUM, zero_init_last=r.ZERO_INIT_FINAL_BN, padding=r.PADDING,
+        bn_momentum=cfg.BN.MOMENTUM, zero_init_last=r.ZERO_INIT_FINAL_BN, padding=r.PADDING, init=cfg.MODEL.INIT,
     )
 
 

@@ -40,20 +40,15 @@ Inflation modes, for a 2D kernel W (O, I, kh, kw) into a temporal size kt:
   to, the 2D logits (closer the longer the clip). Center mode has no such boundary effect, which
   is why it is the default.
 
-Model Garden note: TensorFlow Model Garden's 3D ResNet-RS checkpoints are not converted here.
-Their network differs from timm's in ways tensors cannot show (TF "same" padding, strided-conv
-shortcut, max-pool stem, self-gating), all of which `ResNet3D` offers (RESNET.PADDING "same",
-RESNET.SHORTCUT "conv", RESNET.STEM_POOL "max", RESNET.SELF_GATING "last"). A converter would read
-the TF checkpoint with `tf.train.load_checkpoint`, transpose conv kernels from (T, H, W, I, O) to
-(O, I, T, H, W) and dense kernels from (I, O) to (O, I), map Keras BN gamma/beta/moving_mean/
-moving_variance to weight/bias/running_mean/running_var, and go through `Conversion` so the
-same every-tensor-accounted-for rule holds. It needs TensorFlow, which video_rs does not depend on.
+TensorFlow Model Garden's 3D checkpoints are converted by `video_rs.models.tf_weights` (same
+`Conversion` rule, through `map_onto_model`).
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -117,7 +112,7 @@ def timm_key_to_video_rs(key: str, layout: dict[str, bool]) -> str | None:
     return f"stages.{int(layer) - 1}.blocks.{block}.{parts[part]}.{leaf}"
 
 
-def _describe(name: str, tensor: torch.Tensor) -> str:
+def _describe(name: str, tensor) -> str:
     return f"{name} {tuple(tensor.shape)}"
 
 
@@ -174,17 +169,32 @@ def convert_timm_state_dict(source: dict[str, torch.Tensor], model: nn.Module, *
     if mode not in INFLATE_MODES:
         raise ValueError(f"inflation mode must be one of {INFLATE_MODES}, got {mode!r}")
     layout = timm_layout(source)
-    target = model.state_dict()
-    result = Conversion(structure=_check_structure(model, layout))
+
+    def to_3d(tensor: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
+        if tensor.dim() == 4 and want.dim() == 5 and tensor.shape == want.shape[:2] + want.shape[3:]:
+            return inflate_kernel(tensor, want.shape[2], mode)
+        return tensor
+
+    return map_onto_model(source, model.state_dict(), rename=lambda key: timm_key_to_video_rs(key, layout),
+                          adapt=to_3d, structure=_check_structure(model, layout))
+
+
+def map_onto_model(source: dict, target: dict[str, torch.Tensor], *, rename: Callable[[str], str | None],
+                   adapt: Callable[[object, torch.Tensor], torch.Tensor], structure: list[str]) -> Conversion:
+    """The `Conversion` of `source` onto a model's state dict `target`, whatever the source format.
+
+    `rename` gives a source key's target name (None: no rule); `adapt(tensor, want)` turns a source
+    tensor into the target's layout. A classifier of another shape, or none, is reported apart.
+    """
+    result = Conversion(structure=structure)
     reported: set[str] = set()  # target names already listed as mismatched
     for key, tensor in source.items():
-        name = timm_key_to_video_rs(key, layout)
+        name = rename(key)
         if name is None or name not in target:
             result.unmapped.append(_describe(key, tensor))
             continue
         want = target[name]
-        if tensor.dim() == 4 and want.dim() == 5 and tensor.shape[:2] + tensor.shape[2:] == want.shape[:2] + want.shape[3:]:
-            tensor = inflate_kernel(tensor, want.shape[2], mode)
+        tensor = adapt(tensor, want)
         if tensor.shape != want.shape:
             entry = f"{key} {tuple(tensor.shape)} -> {name} {tuple(want.shape)}"
             (result.head_skipped if name in _HEAD else result.mismatched).append(entry)
@@ -195,7 +205,7 @@ def convert_timm_state_dict(source: dict[str, torch.Tensor], model: nn.Module, *
     for name, want in target.items():
         if name in result.state_dict or name in reported:
             continue
-        if name in _HEAD:  # a headless source (timm num_classes=0): the head trains afresh
+        if name in _HEAD:  # a headless source (timm num_classes=0, a backbone checkpoint): the head trains afresh
             result.head_skipped.append(f"{_describe(name, want)} not in source")
         elif name.endswith("num_batches_tracked"):
             result.state_dict[name] = torch.zeros_like(want)
