@@ -8,6 +8,7 @@ import pytest
 
 from video_rs.data.decoders import BACKENDS, DecodeError, decode, open_video, video_info
 from video_rs.data.encode import write_video
+from video_rs.data.video_file import in_request_order
 
 REQUESTS = {
     "start": [0, 1, 2, 3],
@@ -164,3 +165,10 @@ def test_decord_falls_back_to_pyav_on_widths_it_cannot_copy(tmp_path, index_fram
         assert list(frame_numbers(first)) == [3, 9, 9, 15] and list(frame_numbers(again)) == [0, 19]
         assert np.array_equal(first, decode(path, [3, 9, 9, 15], "pyav"))
         assert sum(path in record.getMessage() for record in caplog.records) == 1  # warned once per file
+
+
+def test_frames_come_in_request_order_without_a_copy_when_already_sorted():
+    frames = np.arange(12, dtype=np.uint8).reshape(3, 2, 2, 1)
+    assert in_request_order(frames, np.arange(3)) is frames
+    reordered = in_request_order(frames, np.array([2, 0, 0, 1]))
+    assert [int(f[0, 0, 0]) for f in reordered] == [8, 0, 0, 4]

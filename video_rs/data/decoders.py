@@ -41,7 +41,8 @@ import numpy as np
 
 from video_rs.data.pyav_video import SEEKABLE_FORMATS, PyAVVideo, decode_sequential
 from video_rs.data.video_file import (DEFAULT_FPS, DecodeError, VideoInfo, check_file, clamp_indices, consistent_fps,
-                                      container_kinds, display_frame, frame_rotation, import_av, short_reason, upright)
+                                      container_kinds, display_frame, frame_rotation, import_av, in_request_order,
+                                      short_reason, upright)
 
 __all__ = ["BACKENDS", "DEFAULT_FPS", "DECORD_EXACT", "SEEKABLE_FORMATS", "DecodeError", "VideoInfo", "clamp_indices",
            "decode", "decode_sequential", "display_frame", "frame_rotation", "open_video", "upright", "video_info"]
@@ -123,7 +124,7 @@ class _DecordVideo:
             self._pyav = self._fall_back(f"frames {wanted[0]}..{wanted[-1]}: {short_reason(err, self.path)}",
                                          retryable=True)
             return self._pyav.get(indices)
-        return frames[inverse.reshape(-1)]
+        return in_request_order(frames, inverse)
 
     def close(self) -> None:
         self._reader = None

@@ -8,7 +8,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from video_rs.data.video_file import (DecodeError, VideoInfo, check_file, clamp_indices, consistent_fps,
-                                      container_kinds, frame_rotation, import_av, short_reason, upright)
+                                      container_kinds, frame_rotation, import_av, in_request_order, short_reason,
+                                      upright)
 
 SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm", "ivf")  # containers whose timestamps PyAV seeks by
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class PyAVVideo:
             self._frames = None
             raise DecodeError(self.path, f"frames {wanted[0]}..{wanted[-1]}: {short_reason(err, self.path)}",
                               retryable=True) from None
-        return np.stack(frames)[inverse.reshape(-1)]
+        return in_request_order(np.stack(frames), inverse)
 
     def _decode_sorted(self, wanted: list[int]) -> list[np.ndarray]:
         continues = self._frames is not None and self._next_index <= wanted[0]

@@ -122,6 +122,16 @@ def frame_rotation(frame, stream=None) -> int:
         return 0
 
 
+def in_request_order(frames: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """`frames` (one per distinct sorted index) in the order the caller asked for them; the frames
+    themselves, not a copy, when the request was already sorted and distinct (a test video's views
+    decoded together: a copy there is 50-100 MB per video)."""
+    inverse = inverse.reshape(-1)
+    if len(inverse) == len(frames) and np.array_equal(inverse, np.arange(len(frames))):
+        return frames
+    return frames[inverse]
+
+
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
     """An [H, W, C] image turned `rotation` degrees clockwise (display orientation)."""
     return np.ascontiguousarray(np.rot90(image, k=-(rotation // 90))) if rotation else image
