@@ -8,7 +8,9 @@ DistributedSampler adds, so each (video, view) is scored exactly once.
 """
 from __future__ import annotations
 
+import itertools
 import random
+import signal
 
 import numpy as np
 import torch
@@ -41,11 +43,17 @@ class SeededDistributedSampler(DistributedSampler):
     augmentation in an epoch depend on nothing else, not on the worker that loads it, the number of
     workers or processes, or whether the run was resumed. Without `set_epoch` calls, each pass over
     the sampler starts the next epoch (plain DistributedSampler would repeat its order).
+    `skip_next(n)` starts the next pass n items into this rank's order: an epoch resumed after a stop
+    signal never loads the items it already trained on.
     """
 
     def __init__(self, dataset, *, num_replicas: int, rank: int, seed: int):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self._epoch_was_set = False
+        self._skip = 0
+
+    def skip_next(self, num_items: int) -> None:
+        self._skip = num_items
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
@@ -55,8 +63,9 @@ class SeededDistributedSampler(DistributedSampler):
         if not self._epoch_was_set:
             self.epoch = getattr(self, "_next_epoch", 0)
         self._next_epoch, self._epoch_was_set = self.epoch + 1, False
+        skip, self._skip = self._skip, 0
         epoch_seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)[0])
-        for index in super().__iter__():
+        for index in itertools.islice(super().__iter__(), skip, None):
             yield index, (epoch_seed + index * 0x9E3779B97F4A7C15) % 2**63
 
 
@@ -104,7 +113,11 @@ def seed_worker(worker_id: int) -> None:
     """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id).
 
     Training items reseed torch from their own seed (SeededDistributedSampler); this covers the rest.
+    Workers ignore SIGINT and SIGTERM: the main process decides when to stop (see engine/preemption.py)
+    and ends them itself.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -19,6 +19,7 @@ from video_rs.engine.checkpoint import (CheckpointError, build_model_from_checkp
 from video_rs.engine.distributed import all_gather_object, init_distributed, is_main_process, select_device
 from video_rs.engine.logging import get_logger, progress, setup_logging
 from video_rs.engine.metrics import VideoScores, classification_metrics
+from video_rs.engine.run_lock import hold_output_dir
 from video_rs.engine.runtime import Runtime
 
 
@@ -60,7 +61,14 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
 
     Without `model`, the weights (EMA when kept) come from TEST.CHECKPOINT_FILE_PATH or the newest
     checkpoint in OUTPUT_DIR, and the network is rebuilt from the config stored in that file.
+    Holds OUTPUT_DIR's lock (`hold_output_dir`): a second run there stops at start-up.
     """
+    init_distributed(cfg, select_device(cfg))
+    with hold_output_dir(cfg.OUTPUT_DIR):
+        return _test(cfg, model=model, class_names=class_names)
+
+
+def _test(cfg, *, model: nn.Module | None, class_names: list[str] | None) -> dict:
     from video_rs.data import build_loader
     from video_rs.engine.reports import write_test_reports
 

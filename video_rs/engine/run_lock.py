@@ -1,0 +1,102 @@
+"""One run per OUTPUT_DIR: an OS-level lock on OUTPUT_DIR/.lock, held while a run trains or tests.
+
+`flock` locks belong to the open file, so the kernel drops them when the process ends however it
+ends (kill -9 included): there is no stale lock to clean up. The file keeps the holder's pid, host
+and start time so the refused run can say who holds the folder. Under torch.distributed rank 0
+holds the lock and every rank stops when it cannot.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import os
+import socket
+from typing import Iterator
+
+from video_rs.config import ConfigError
+from video_rs.engine.distributed import broadcast_object, is_main_process
+
+LOCK_FILE = ".lock"
+logger = logging.getLogger(__name__)
+
+# Locks this process holds, by folder: train() and then test() in one process share one lock
+# (a second flock on a new open file of the same folder would refuse its own process).
+_held: dict[str, list] = {}
+
+
+class OutputDirInUse(ConfigError):
+    """Another live run holds OUTPUT_DIR (or it cannot be written); the message names the holder."""
+
+
+def _holder(handle) -> str:
+    handle.seek(0)
+    try:
+        info = json.loads(handle.read() or "{}")
+    except ValueError:
+        info = {}
+    if not info:
+        return "a run that has not written its details yet"
+    return f"pid {info.get('pid')} on host {info.get('host')}, started {info.get('started')}"
+
+
+def _acquire(output_dir: str):
+    """The open, locked lock file of `output_dir`; raises `OutputDirInUse` when another process holds it."""
+    path = os.path.join(output_dir, LOCK_FILE)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError as err:
+        raise OutputDirInUse(f"OUTPUT_DIR {output_dir!r} cannot be written ({err.strerror or err}); "
+                             "give the run a folder it may create files in") from err
+    try:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # no flock on this platform: run unlocked rather than not at all
+        logger.warning("cannot lock %s on this platform: nothing stops a second run in the same folder", path)
+        return handle
+    except BlockingIOError:
+        holder = _holder(handle)
+        handle.close()
+        raise OutputDirInUse(f"OUTPUT_DIR {output_dir!r} is in use by another run ({holder}); wait for it to "
+                             f"end or give this run another OUTPUT_DIR (the lock is {path})") from None
+    except OSError as err:  # e.g. a network file system without locks
+        logger.warning("cannot lock %s (%s): nothing stops a second run in the same folder", path, err)
+        return handle
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}))
+    handle.flush()
+    return handle
+
+
+@contextlib.contextmanager
+def hold_output_dir(output_dir: str) -> Iterator[None]:
+    """Hold OUTPUT_DIR's lock for the block; rank 0 locks and every rank raises `OutputDirInUse` when it cannot.
+
+    Re-entrant within a process (on every rank alike, so the nested call needs no collective).
+    """
+    key = os.path.realpath(output_dir) if output_dir else ""
+    if key not in _held:
+        handle, error = None, None
+        if is_main_process():
+            try:
+                handle = _acquire(output_dir)
+            except OutputDirInUse as err:
+                error = str(err)
+        error = broadcast_object(error)
+        if error:
+            raise OutputDirInUse(error)
+        _held[key] = [handle, 0]
+    _held[key][1] += 1
+    try:
+        yield
+    finally:
+        _held[key][1] -= 1
+        if _held[key][1] == 0:
+            handle = _held.pop(key)[0]
+            if handle is not None:
+                handle.close()  # closing the file drops the lock
