@@ -133,12 +133,20 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
 
 
 def find_latest_checkpoint(output_dir: str) -> tuple[str, dict[str, Any]] | None:
-    """The newest checkpoint that loads, as (path, state); corrupt newer ones are skipped with a warning."""
+    """The newest checkpoint that loads and holds the position its name says, as (path, state).
+
+    Newer files that do not (corrupt, or another program's file under our name) are skipped with a warning.
+    """
     for path in reversed(list_checkpoints(output_dir)):
         try:
-            return path, load_checkpoint(path)
+            state = load_checkpoint(path)
         except CheckpointError as err:
             logger.warning("skipping corrupt checkpoint: %s", err)
+            continue
+        found = (state.get("epoch"), state.get("step_in_epoch", 0))
+        if found == checkpoint_position(path):
+            return path, state
+        logger.warning("skipping %s: it holds (epoch, step) %s, not what its name says", path, found)
     return None
 
 

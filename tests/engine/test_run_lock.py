@@ -1,0 +1,59 @@
+"""One run per OUTPUT_DIR: a second run stops at start-up naming the holder; a killed holder leaves no lock."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from video_rs.config import cfg_to_yaml
+from video_rs.engine.run_lock import LOCK_FILE, OutputDirInUse, hold_output_dir
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOLDER = "from video_rs.engine.run_lock import hold_output_dir\nimport sys\nwith hold_output_dir(sys.argv[1]):\n" \
+         "    print('held', flush=True)\n    sys.stdin.read()\n"
+
+
+def test_a_second_run_is_refused_naming_the_holder_and_kill_9_leaves_no_stale_lock(tmp_path):
+    out = str(tmp_path / "run")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, out], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputDirInUse) as refused:
+            with hold_output_dir(out):
+                pass
+        message = str(refused.value)
+        assert f"pid {holder.pid} on host {socket.gethostname()}, started 20" in message and "OUTPUT_DIR" in message
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with hold_output_dir(out):  # the kernel dropped the dead holder's lock
+        with hold_output_dir(out):  # re-entrant: train() then test() in one process
+            pass
+        assert str(os.getpid()) in open(os.path.join(out, LOCK_FILE)).read()
+
+
+def test_train_net_into_a_held_folder_stops_with_one_error_line_and_writes_nothing(make_cfg, tmp_path):
+    out = str(tmp_path / "run")
+    cfg = make_cfg(str(tmp_path / "data"), out, 3)
+    config = str(tmp_path / "config.yaml")
+    with open(config, "w") as handle:
+        handle.write(cfg_to_yaml(cfg))
+    with hold_output_dir(out):
+        before = sorted(os.listdir(out))
+        tool = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--cfg", config,
+                               "OUTPUT_DIR", out], capture_output=True, text=True, timeout=300)
+        assert sorted(os.listdir(out)) == before == [LOCK_FILE]
+    assert tool.returncode == 2
+    lines = tool.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"pid {os.getpid()}" in lines[0], tool.stderr
+
+
+def test_an_output_dir_that_cannot_be_created_is_a_config_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputDirInUse, match="cannot be written"):
+        with hold_output_dir(str(blocker / "run")):
+            pass
