@@ -83,8 +83,8 @@ def test_foreign_files_named_like_checkpoints_take_no_slot_and_are_not_touched(t
     torch.save({"format": ckpt.FORMAT, "epoch": 7}, folder / "checkpoint_epoch_7.pyth")  # not our name pattern
     ckpt.save_checkpoint(ckpt.checkpoint_path(out, 2, 1), {**_state(2), "step_in_epoch": 1})  # inside epoch 3
     names = [os.path.basename(p) for p in ckpt.list_checkpoints(out)]
-    assert names == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth", "checkpoint_epoch_00003_iter_000001.pyth",
-                     "checkpoint_epoch_00003.pyth", "checkpoint_epoch_00008.pyth", "checkpoint_epoch_00009.pyth"]
+    assert names == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth",
+                     "checkpoint_epoch_00003_iter_000001.pyth", "checkpoint_epoch_00003.pyth", "checkpoint_epoch_00008.pyth", "checkpoint_epoch_00009.pyth"]
     removed = ckpt.prune_checkpoints(out, keep=2)
     assert [os.path.basename(p) for p in removed] == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth"]
     assert sorted(os.listdir(folder)) == ["checkpoint_epoch_00003.pyth", "checkpoint_epoch_00003_iter_000001.pyth",

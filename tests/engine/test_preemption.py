@@ -117,3 +117,54 @@ def test_a_signal_in_an_epoch_s_last_step_saves_that_epoch_and_stops(two_epoch_r
     assert ckpt.list_checkpoints(run.OUTPUT_DIR) == [stopped.value.checkpoint]  # though CHECKPOINT_PERIOD is 5
     assert ckpt.load_checkpoint(stopped.value.checkpoint)["step_in_epoch"] == 0
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are gone with the run
+
+
+def _rank_stops(rank, world, port, cfg, held_dir, result_dir):
+    """One torchrun-like rank: train into a folder another process holds, then train until the signal."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from video_rs.engine.distributed import cleanup_distributed
+    from video_rs.engine.run_lock import OutputDirInUse
+
+    outcome = {}
+    refused = cfg.clone()
+    refused.defrost()
+    refused.OUTPUT_DIR = held_dir
+    refused.freeze()
+    try:
+        train(refused)
+    except OutputDirInUse as err:
+        outcome["refused"] = str(err)
+    try:
+        train(cfg)
+    except TrainingStopped as stop:
+        outcome.update(code=stop.code, checkpoint=stop.checkpoint)
+    torch.save(outcome, os.path.join(result_dir, f"rank{rank}.pt"))
+    cleanup_distributed()
+
+
+def test_under_ddp_all_ranks_stop_after_the_same_step_and_all_refuse_a_held_folder(make_cfg, data_three_classes,
+                                                                                     tmp_path, free_port, monkeypatch):
+    import torch.multiprocessing as mp
+
+    from video_rs.engine.run_lock import hold_output_dir
+
+    out = str(tmp_path / "ddp")
+    cfg = make_cfg(data_three_classes, out, 3, "TRAIN.EVAL_PERIOD", "0", "TENSORBOARD.ENABLE", "False")
+    monkeypatch.setenv(SIGNAL_AFTER_STEP_ENV, "SIGTERM:1")  # rank 0 alone receives it
+    with hold_output_dir(str(tmp_path / "held")):
+        context = mp.spawn(_rank_stops, args=(2, free_port(), cfg, str(tmp_path / "held"), str(tmp_path)), nprocs=2,
+                           join=False)
+        for _ in range(120):  # a rank left waiting in a collective would hang: give up after 10 minutes
+            if context.join(timeout=5):
+                break
+        else:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the ranks did not finish")
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert "is in use by another run" in rank0["refused"] and rank1["refused"] == rank0["refused"]
+    path = ckpt.checkpoint_path(out, 0, 1)
+    assert rank0["code"] == rank1["code"] == 143 and rank0["checkpoint"] == rank1["checkpoint"] == path
+    assert ckpt.load_checkpoint(path)["schedule"]["step_count"] == 1 and ckpt.list_checkpoints(out) == [path]

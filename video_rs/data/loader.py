@@ -113,8 +113,8 @@ def seed_worker(worker_id: int) -> None:
     """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id).
 
     Training items reseed torch from their own seed (SeededDistributedSampler); this covers the rest.
-    Workers ignore SIGINT and SIGTERM: the main process decides when to stop (see engine/preemption.py)
-    and ends them itself.
+    Workers ignore SIGINT and SIGTERM: the training process decides when to stop (after a step, with a
+    checkpoint) and ends its workers itself.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

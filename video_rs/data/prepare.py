@@ -7,7 +7,8 @@ the official split files are kept, with the video names turned into the resized 
 Decoding a 256-pixel copy is several times cheaper than decoding the original, and a short
 keyframe interval (`gop`, e.g. 32) makes random-clip seeks cheaper still (1.6x faster random-clip
 decoding measured with 32). Outputs are written to a hidden `.<name>.<pid>.<random>.partial.mp4`
-beside them and renamed, so an interrupted run leaves no half files under a real name and a re-run skips what is done (outputs that exist and decode).
+beside them and renamed, so an interrupted run leaves no half files under a real name and a re-run
+skips what is done (outputs that exist and decode).
 """
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
             with VideoWriter(partial, width=width, height=height, fps=fps, crf=crf, gop=gop, preset=preset,
                              faststart=True) as writer:
                 for frame in container.decode(stream):
-                    writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA"))
+                    writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p",
+                                                      interpolation="AREA"))
     except BaseException:
         if os.path.exists(partial):
             os.remove(partial)

@@ -83,7 +83,8 @@ class MetricsWriter:
                     self.tb.add_scalar(f"{kind}/{key}", value, step)
 
     def drop_after(self, epoch: int, step_in_epoch: int = 0) -> None:
-        """On resume: forget records after the checkpoint (`epoch` epochs + `step_in_epoch` steps), about to be redone."""
+        """On resume: forget the records after the checkpoint (`epoch` epochs + `step_in_epoch` steps of the
+        next), which are about to be redone."""
         if not self.enabled or not os.path.exists(self.path):
             return
         kept = [r for r in read_metrics(self.path) if r.get("epoch", 0) <= epoch or (
