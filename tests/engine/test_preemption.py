@@ -86,19 +86,35 @@ def test_sigterm_mid_epoch_checkpoints_the_position_and_the_rerun_matches_uninte
     assert iters == sorted(set(iters))  # each logged iteration once: the rerun continues, nothing repeats
 
 
-def test_sigint_with_loader_workers_stops_with_130_and_the_rerun_matches_uninterrupted(two_epoch_run, tmp_path,
-                                                                                      monkeypatch):
+def test_sigint_with_loader_workers_and_periodic_checkpoints_resumes_to_the_uninterrupted_weights(
+        two_epoch_run, tmp_path, monkeypatch):
+    """In-process (the handler is armed in train(), so the signal the run sends itself is caught). An injected
+    clock advancing a minute per reading makes every step due under TRAIN.CHECKPOINT_PERIOD_MINUTES 1."""
+    from video_rs.engine import preemption
+
     cfg, _, final = two_epoch_run
-    out = str(tmp_path / "run")
-    stopped = _train_in_subprocess(cfg, out, "SIGINT:4", "DATA_LOADER.NUM_WORKERS", "2")  # epoch 2, after iter 1
-    assert stopped.returncode == 130, stopped.stderr[-3000:]
-    assert "Traceback" not in stopped.stderr
-    assert [os.path.basename(p) for p in ckpt.list_checkpoints(out)] == [
+    minutes = iter(range(10**6))
+    monkeypatch.setattr(preemption, "clock", lambda: 60.0 * next(minutes))
+    monkeypatch.setenv(SIGNAL_AFTER_STEP_ENV, "SIGINT:4")  # epoch 2, after iter 1
+    run = cfg.clone()
+    run.defrost()
+    run.OUTPUT_DIR = str(tmp_path / "run")
+    run.DATA_LOADER.NUM_WORKERS = 2
+    run.TRAIN.CHECKPOINT_PERIOD_MINUTES = 1.0
+    run.TRAIN.CHECKPOINT_KEEP = 10
+    run.freeze()
+    handler_before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingStopped) as stopped:
+        train(run)
+    assert stopped.value.code == 130
+    assert [os.path.basename(p) for p in ckpt.list_checkpoints(run.OUTPUT_DIR)] == [
+        "checkpoint_epoch_00001_iter_000001.pyth", "checkpoint_epoch_00001_iter_000002.pyth",
         "checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002_iter_000001.pyth"]
-    weights, _ = _resume_counting_items(cfg, out, monkeypatch, DATA_LOADER__NUM_WORKERS=2)
+    assert signal.getsignal(signal.SIGINT) is handler_before  # the run's handler is gone with it
+    monkeypatch.delenv(SIGNAL_AFTER_STEP_ENV)
+    weights, _ = _resume_counting_items(cfg, run.OUTPUT_DIR, monkeypatch, DATA_LOADER__NUM_WORKERS=2)
     _assert_equal_states(final, weights)
-    log = open(os.path.join(out, "log.txt")).read()
-    assert "(epoch 1 + 1 steps)" in log
+    assert "(epoch 1 + 1 steps)" in open(os.path.join(run.OUTPUT_DIR, "log.txt")).read()
 
 
 def test_a_signal_in_an_epoch_s_last_step_saves_that_epoch_and_stops(two_epoch_run, tmp_path, monkeypatch):
@@ -116,7 +132,6 @@ def test_a_signal_in_an_epoch_s_last_step_saves_that_epoch_and_stops(two_epoch_r
     assert stopped.value.code == 143 and stopped.value.checkpoint == ckpt.checkpoint_path(run.OUTPUT_DIR, 1)
     assert ckpt.list_checkpoints(run.OUTPUT_DIR) == [stopped.value.checkpoint]  # though CHECKPOINT_PERIOD is 5
     assert ckpt.load_checkpoint(stopped.value.checkpoint)["step_in_epoch"] == 0
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are gone with the run
 
 
 def _rank_stops(rank, world, port, cfg, held_dir, result_dir):
@@ -125,7 +140,7 @@ def _rank_stops(rank, world, port, cfg, held_dir, result_dir):
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
     from video_rs.engine.distributed import cleanup_distributed
-    from video_rs.engine.run_lock import OutputDirInUse
+    from video_rs.engine.run_lock import OutputDirUnavailable
 
     outcome = {}
     refused = cfg.clone()
@@ -134,7 +149,7 @@ def _rank_stops(rank, world, port, cfg, held_dir, result_dir):
     refused.freeze()
     try:
         train(refused)
-    except OutputDirInUse as err:
+    except OutputDirUnavailable as err:
         outcome["refused"] = str(err)
     try:
         train(cfg)
@@ -168,3 +183,4 @@ def test_under_ddp_all_ranks_stop_after_the_same_step_and_all_refuse_a_held_fold
     path = ckpt.checkpoint_path(out, 0, 1)
     assert rank0["code"] == rank1["code"] == 143 and rank0["checkpoint"] == rank1["checkpoint"] == path
     assert ckpt.load_checkpoint(path)["schedule"]["step_count"] == 1 and ckpt.list_checkpoints(out) == [path]
+

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from video_rs.config import cfg_to_yaml
-from video_rs.engine.run_lock import LOCK_FILE, OutputDirInUse, hold_output_dir
+from video_rs.engine.run_lock import LOCK_FILE, OutputDirUnavailable, hold_output_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOLDER = "from video_rs.engine.run_lock import hold_output_dir\nimport sys\nwith hold_output_dir(sys.argv[1]):\n" \
@@ -21,7 +21,7 @@ def test_a_second_run_is_refused_naming_the_holder_and_kill_9_leaves_no_stale_lo
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(OutputDirInUse) as refused:
+        with pytest.raises(OutputDirUnavailable) as refused:
             with hold_output_dir(out):
                 pass
         message = str(refused.value)
@@ -54,6 +54,26 @@ def test_train_net_into_a_held_folder_stops_with_one_error_line_and_writes_nothi
 def test_an_output_dir_that_cannot_be_created_is_a_config_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(OutputDirInUse, match="cannot be written"):
+    with pytest.raises(OutputDirUnavailable, match="cannot be written"):
         with hold_output_dir(str(blocker / "run")):
             pass
+
+
+def test_a_forked_child_such_as_a_loader_worker_does_not_keep_the_lock(tmp_path):
+    out = str(tmp_path / "run")
+    with hold_output_dir(out):
+        (hold_read, hold_write), (ready_read, ready_write) = os.pipe(), os.pipe()
+        child = os.fork()
+        if child == 0:  # a data-loader worker that outlives its run; its fork hooks have run by now
+            os.write(ready_write, b"r")
+            os.read(hold_read, 1)
+            os._exit(0)
+        assert os.read(ready_read, 1) == b"r"
+    try:
+        with hold_output_dir(out):  # released though the child still lives
+            pass
+    finally:
+        os.write(hold_write, b"x")
+        os.waitpid(child, 0)
+        for fd in (hold_read, hold_write, ready_read, ready_write):
+            os.close(fd)

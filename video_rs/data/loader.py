@@ -113,11 +113,11 @@ def seed_worker(worker_id: int) -> None:
     """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id).
 
     Training items reseed torch from their own seed (SeededDistributedSampler); this covers the rest.
-    Workers ignore SIGINT and SIGTERM: the training process decides when to stop (after a step, with a
-    checkpoint) and ends its workers itself.
+    Workers ignore SIGINT, which Ctrl-C sends to every process of the terminal: the training process
+    stops after its step (with a checkpoint) and ends its workers itself. (SIGTERM stays as it is:
+    multiprocessing ends workers with it.)
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -26,8 +26,24 @@ logger = logging.getLogger(__name__)
 _held: dict[str, list] = {}
 
 
-class OutputDirInUse(ConfigError):
-    """Another live run holds OUTPUT_DIR (or it cannot be written); the message names the holder."""
+def _drop_inherited_locks() -> None:
+    """In a forked child (a data-loader worker): close the inherited lock files.
+
+    A flock belongs to the open file, which a fork shares: a worker outliving a killed parent by a
+    few seconds would otherwise keep the folder locked.
+    """
+    for handle, _ in _held.values():
+        if handle is not None:
+            handle.close()
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
+class OutputDirUnavailable(ConfigError):
+    """Another live run holds OUTPUT_DIR (the message names it), or OUTPUT_DIR cannot be written."""
 
 
 def _holder(handle) -> str:
@@ -42,13 +58,15 @@ def _holder(handle) -> str:
 
 
 def _acquire(output_dir: str):
-    """The open, locked lock file of `output_dir`; raises `OutputDirInUse` when another process holds it."""
+    """The open, locked lock file of `output_dir`; raises `OutputDirUnavailable` when another process holds it."""
+    if not output_dir:
+        raise OutputDirUnavailable("OUTPUT_DIR is empty: give the run a folder to write into")
     path = os.path.join(output_dir, LOCK_FILE)
     try:
         os.makedirs(output_dir, exist_ok=True)
         handle = open(path, "a+", encoding="utf-8")
     except OSError as err:
-        raise OutputDirInUse(f"OUTPUT_DIR {output_dir!r} cannot be written ({err.strerror or err}); "
+        raise OutputDirUnavailable(f"OUTPUT_DIR {output_dir!r} cannot be written ({err.strerror or err}); "
                              "give the run a folder it may create files in") from err
     try:
         import fcntl
@@ -60,7 +78,7 @@ def _acquire(output_dir: str):
     except BlockingIOError:
         holder = _holder(handle)
         handle.close()
-        raise OutputDirInUse(f"OUTPUT_DIR {output_dir!r} is in use by another run ({holder}); wait for it to "
+        raise OutputDirUnavailable(f"OUTPUT_DIR {output_dir!r} is in use by another run ({holder}); wait for it to "
                              f"end or give this run another OUTPUT_DIR (the lock is {path})") from None
     except OSError as err:  # e.g. a network file system without locks
         logger.warning("cannot lock %s (%s): nothing stops a second run in the same folder", path, err)
@@ -75,7 +93,7 @@ def _acquire(output_dir: str):
 
 @contextlib.contextmanager
 def hold_output_dir(output_dir: str) -> Iterator[None]:
-    """Hold OUTPUT_DIR's lock for the block; rank 0 locks and every rank raises `OutputDirInUse` when it cannot.
+    """Hold OUTPUT_DIR's lock for the block; rank 0 locks and every rank raises `OutputDirUnavailable` when it cannot.
 
     Re-entrant within a process (on every rank alike, so the nested call needs no collective).
     """
@@ -85,11 +103,11 @@ def hold_output_dir(output_dir: str) -> Iterator[None]:
         if is_main_process():
             try:
                 handle = _acquire(output_dir)
-            except OutputDirInUse as err:
+            except OutputDirUnavailable as err:
                 error = str(err)
         error = broadcast_object(error)
         if error:
-            raise OutputDirInUse(error)
+            raise OutputDirUnavailable(error)
         _held[key] = [handle, 0]
     _held[key][1] += 1
     try:

@@ -6,12 +6,13 @@ decides what runs when.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from video_rs.engine.logging import MetricsWriter, get_logger, progress, read_me
 from video_rs.engine.optim import LRSchedule, build_optimizer
 from video_rs.engine.plots import plot_training_curves
 from video_rs.engine.precise_bn import update_bn_stats
-from video_rs.engine.preemption import StopSignals, TrainingStopped
+from video_rs.engine.preemption import CheckpointTriggers, TrainingStopped
 from video_rs.engine.run_lock import hold_output_dir
 from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
 
@@ -125,14 +126,15 @@ def _out_of_memory(cfg, clips: int) -> BatchMemoryError:
 
 
 def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtime, criterion, *, epoch: int,
-                    writer: MetricsWriter, cfg, resume: dict | None = None, stop: StopSignals | None = None) -> dict:
+                    writer: MetricsWriter, cfg, resume: dict | None = None, triggers: CheckpointTriggers | None = None,
+                    save_position: Callable[[dict], str] | None = None) -> dict:
     """One pass over the training loader (`model` may be wrapped); returns loss and top-1/top-5 over all ranks.
 
     A step takes TRAIN.GRAD_ACCUM_STEPS loader batches; the last batches that would not fill one are left
     unread (the next epoch's pass starts a fresh loader iterator). `resume` ({"step_in_epoch",
     "epoch_totals"}) continues an interrupted epoch whose sampler already skips the steps done. When
-    `stop` reports a signal after a step, the pass ends there and returns {"stopped_by", "step_in_epoch",
-    "epoch_totals"} instead.
+    `triggers` say so after a step, `save_position` checkpoints that position; after a stop signal,
+    `TrainingStopped` follows.
     """
     log = get_logger()
     schedule = state.schedule
@@ -166,11 +168,14 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
             log.info("epoch %d iter %d/%d loss %.4f lr %.5f %.1f clips/s data %.3fs", epoch + 1, it + 1, steps,
                      record["loss"], lr, record["clips_per_s"], record["data_time"])
             window.update(start=time.perf_counter(), data=0.0, clips=0, iters=0)
-        signum = stop.poll(schedule.step_count, runtime.device) if stop is not None and it + 1 < steps else 0
-        if signum:
+        signum, due = triggers.poll(schedule.step_count, runtime.device) if triggers is not None else (0, False)
+        if (signum or due) and it + 1 < steps:  # after the epoch's last step, train() saves the epoch instead
             _check_finite(nonfinite, epoch, it, cfg)
-            return {"stopped_by": signum, "step_in_epoch": it + 1,
-                    "epoch_totals": torch.tensor(all_reduce_sum(totals.tolist(), runtime.device), dtype=torch.float64)}
+            path = save_position({"step_in_epoch": it + 1, "epoch_totals": torch.tensor(
+                all_reduce_sum(totals.tolist(), runtime.device), dtype=torch.float64)})
+            triggers.checkpoint_saved()
+            if signum:
+                raise _stopped(signum, path)
     loss_sum, top1, top5, count = all_reduce_sum(totals.tolist(), runtime.device)
     return {"train_loss": loss_sum / max(count, 1), "train_top1": 100.0 * top1 / max(count, 1),
             "train_top5": 100.0 * top5 / max(count, 1), "train_clips": int(count)}
@@ -217,11 +222,11 @@ def train(cfg) -> dict:
     checkpoint of the exact position (`TrainingStopped`), from which a rerun continues.
     """
     init_distributed(cfg, select_device(cfg))
-    with hold_output_dir(cfg.OUTPUT_DIR), StopSignals() as stop:
-        return _train(cfg, stop)
+    with hold_output_dir(cfg.OUTPUT_DIR), CheckpointTriggers(cfg.TRAIN.CHECKPOINT_PERIOD_MINUTES) as triggers:
+        return _train(cfg, triggers)
 
 
-def _train(cfg, stop: StopSignals) -> dict:
+def _train(cfg, triggers: CheckpointTriggers) -> dict:
     from video_rs.data import build_loader, check_bad_fraction
     from video_rs.data.bad_videos import count_listed_bad_videos
     from video_rs.models import build_model
@@ -261,7 +266,7 @@ def _train(cfg, stop: StopSignals) -> dict:
              int(os.environ.get("WORLD_SIZE", 1)))
 
     val_metrics, last_path = {}, None
-    stop.arm()
+    triggers.arm()
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
         _start_epoch(train_loader, epoch, cfg.RNG_SEED,
                      skip_items=resume["step_in_epoch"] * cfg.TRAIN.GRAD_ACCUM_STEPS * train_loader.batch_size
@@ -269,10 +274,9 @@ def _train(cfg, stop: StopSignals) -> dict:
         set_train_mode(model, cfg)
         started = time.perf_counter()
         stats = train_one_epoch(train_model, train_loader, state, runtime, criterion, epoch=epoch, writer=writer,
-                                cfg=cfg, resume=resume, stop=stop)
+                                cfg=cfg, resume=resume, triggers=triggers,
+                                save_position=functools.partial(_save, cfg, epoch, state, class_names, val_metrics))
         resume = None
-        if "stopped_by" in stats:
-            raise _stopped(stats["stopped_by"], _save(cfg, epoch, state, class_names, val_metrics, position=stats))
         for module in (model, eval_model):
             broadcast_buffers(module)
         last_epoch = epoch + 1 == cfg.SOLVER.MAX_EPOCH
@@ -294,7 +298,8 @@ def _train(cfg, stop: StopSignals) -> dict:
         saved = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last_epoch
         if saved:
             last_path = _save(cfg, epoch + 1, state, class_names, val_metrics)
-        signum = stop.poll(state.schedule.step_count, device)
+            triggers.checkpoint_saved()
+        signum, _ = triggers.poll(state.schedule.step_count, device)
         if signum:
             raise _stopped(signum, last_path if saved else _save(cfg, epoch + 1, state, class_names, val_metrics))
     writer.close()
