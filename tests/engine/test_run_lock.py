@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -11,24 +12,31 @@ from video_rs.config import cfg_to_yaml
 from video_rs.engine.run_lock import LOCK_FILE, OutputDirUnavailable, hold_output_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HOLDER = "from video_rs.engine.run_lock import hold_output_dir\nimport sys\nwith hold_output_dir(sys.argv[1]):\n" \
-         "    print('held', flush=True)\n    sys.stdin.read()\n"
 
 
 def test_a_second_run_is_refused_naming_the_holder_and_kill_9_leaves_no_stale_lock(tmp_path):
     out = str(tmp_path / "run")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, out], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    ready_read, ready_write = os.pipe()
+    holder = os.fork()  # another run (a forked process: no interpreter start-up to pay for)
+    if holder == 0:
+        try:
+            with hold_output_dir(out):
+                os.write(ready_write, b"r")
+                time.sleep(600)
+        finally:
+            os._exit(0)  # never back into pytest
     try:
-        assert holder.stdout.readline().strip() == "held"
+        assert os.read(ready_read, 1) == b"r"
         with pytest.raises(OutputDirUnavailable) as refused:
             with hold_output_dir(out):
                 pass
         message = str(refused.value)
-        assert f"pid {holder.pid} on host {socket.gethostname()}, started 20" in message and "OUTPUT_DIR" in message
+        assert f"pid {holder} on host {socket.gethostname()}, started 20" in message and "OUTPUT_DIR" in message
     finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(holder, 0)
+        os.close(ready_read)
+        os.close(ready_write)
     with hold_output_dir(out):  # the kernel dropped the dead holder's lock
         with hold_output_dir(out):  # re-entrant: train() then test() in one process
             pass
@@ -65,9 +73,11 @@ def test_a_forked_child_such_as_a_loader_worker_does_not_keep_the_lock(tmp_path)
         (hold_read, hold_write), (ready_read, ready_write) = os.pipe(), os.pipe()
         child = os.fork()
         if child == 0:  # a data-loader worker that outlives its run; its fork hooks have run by now
-            os.write(ready_write, b"r")
-            os.read(hold_read, 1)
-            os._exit(0)
+            try:
+                os.write(ready_write, b"r")
+                os.read(hold_read, 1)
+            finally:
+                os._exit(0)
         assert os.read(ready_read, 1) == b"r"
     try:
         with hold_output_dir(out):  # released though the child still lives
