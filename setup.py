@@ -1,4 +1,4 @@
-"""Installs the `video_rs` library; the pinned dependency set lives in requirements.txt."""
+"""Installs the `video_rs` library; the pinned dependency set (the README's install) lives in requirements.txt."""
 from setuptools import find_packages, setup
 
 setup(
@@ -10,16 +10,21 @@ setup(
     install_requires=[
         "torch>=2.4",
         "torchvision",
-        "pytorchvideo",
         "decord",
         "av",
         "fvcore",
         "iopath",
         "yacs",
-        "timm",
         "tensorboard",
         "tqdm",
         "matplotlib",
         "numpy",
     ],
+    extras_require={
+        # the peer-model rows of `tools/benchmark.py --compare` (slow_r50, x3d_m, x3d_l); nothing else imports it
+        "bench": ["pytorchvideo"],
+        # building the 2D ImageNet ResNet(-RS) weights that `tools/convert_weights.py` inflates; the converter
+        # itself reads their state dict without timm
+        "timm": ["timm"],
+    },
 )

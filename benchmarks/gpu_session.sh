@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Every issue-7 GPU figure in as few device calls as the 10-minute limit allows. Run from the repo root:
+# Every GPU figure of benchmarks/README.md, in parts that each finish within 10 minutes. Run from the repo root:
 #
 #   bash benchmarks/gpu_session.sh model   # CUDA tests; --compare eager (all models); compiled RS-50 b16  (~8.5 min)
 #   bash benchmarks/gpu_session.sh data    # H.264 set; decord/pyav loader; end to end eager+compiled; DDP x2 (~9 min)
 #   bash benchmarks/gpu_session.sh extra   # compiled RS-50 b32; pyav on the 32-frame-interval set        (~5 min)
 #   bash benchmarks/gpu_session.sh levers  # data levers: 2 augmented copies per decode; RandAugment on the GPU (~8 min)
-#   bash benchmarks/gpu_session.sh all     # everything, for a machine without the per-call limit
+#   bash benchmarks/gpu_session.sh all     # everything in one go, where no time limit applies
 #   DRY=1 bash benchmarks/gpu_session.sh all   # CPU dry run at toy sizes: checks the plumbing, not speed
 #
 # Wheels for what the GPU image lacks go in .whl/ (benchmarks/README.md says how); the script installs

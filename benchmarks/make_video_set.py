@@ -5,7 +5,7 @@
 
 Kinetics after the usual 256-pixel resize is ~10-second 340-454 x 256 H.264 at x264's defaults
 (crf 23, keyframe interval 250), so most of a random clip's decode is the run from the previous
-keyframe: the issue measured 1.6x faster random clips with a 32-frame interval. One subfolder per
+keyframe: a reference measurement found 1.6x faster random clips with a 32-frame interval. One subfolder per
 interval (gop250/, gop32/) holds the same frames, so the sets differ only in the encoding.
 
 Content is a textured image panned like a hand-held camera with moving blobs and sensor noise:

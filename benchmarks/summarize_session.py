@@ -3,8 +3,8 @@
 
     python benchmarks/summarize_session.py /tmp/gpu_session --part model --out $OUT
 
-The summary is what a session reads first (the device reply keeps only the end of the output), so
-it puts each issue-7 target beside the measured figure; a missing figure says why (step skipped,
+The summary is printed last (a log cut short keeps its end), so it puts each target of
+benchmarks/README.md beside the measured figure; a missing figure says why (step skipped,
 timed out, failed), never a blank.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-# issue 7's goals: (label, file, extractor, target, unit)
+# the targets of benchmarks/README.md: (label, file, extractor, target, unit)
 TARGETS = [
     ("RS-50 train, compiled, batch 16", "compare_compiled_b16/results.json", ("train_clips_per_s",), 330, "clips/s"),
     ("RS-50 inference, compiled, batch 16", "compare_compiled_b16/results.json", ("infer_clips_per_s",), 1000,
@@ -107,7 +107,7 @@ def summary(work: str, part: str) -> str:
     steps = read_steps(work)
     env = open(os.path.join(work, "environment.txt")).read().strip() if os.path.exists(
         os.path.join(work, "environment.txt")) else "unknown"
-    lines = [f"# gpu_session.sh {part}", "", "```", env, "```", "", "| figure | measured | issue-7 target | met |",
+    lines = [f"# gpu_session.sh {part}", "", "```", env, "```", "", "| figure | measured | target | met |",
              "|---|---|---|---|"]
     for label, file, keys, target, unit in TARGETS:
         value = _figure(work, file, keys)
@@ -139,7 +139,7 @@ def results_section(work: str) -> str:
     for name in ("e2e_compiled", "e2e_eager_1proc", "ddp_eager_2proc", "e2e_compiled_spatial2", "e2e_compiled_randaug_gpu"):
         data = _load(os.path.join(work, f"{name}.json"))
         if data:
-            from video_rs.engine.throughput import ThroughputReport, report_table
+            from video_rs.bench.train_throughput import ThroughputReport, report_table
 
             fields = {k: v for k, v in data.items() if k in ThroughputReport.__dataclass_fields__}
             parts.append(f"## End to end: {name}\n\n{report_table(ThroughputReport(**fields))}\n"

@@ -15,11 +15,13 @@ label (an unlabeled test list) get label -1, which the training/evaluation reade
 split is for tools/predict.py only.
 """
 import argparse
+import functools
 import os
 import sys
 
 from video_rs.data.prepare import (add_resize_arguments, index_videos, read_official_kinetics_csv, resize_all,
                                    write_lines)
+from video_rs.engine.logging import progress
 
 
 def _class_names(out: str, rows) -> list[str]:
@@ -55,9 +57,10 @@ def main(argv=None) -> int:
             continue
         dst = os.path.join(args.out, args.split, f"{row.stems[0]}.mp4")
         planned.append((os.path.relpath(dst, args.out), by_name.get(row.label, -1)))
-        jobs.append((src, dst, args.short_side, args.gop, args.crf))
+        jobs.append((src, dst, args.short_side, args.gop, args.crf, args.fps))
 
-    failed = {} if args.no_resize else resize_all(jobs, args.workers)[1]
+    bar = functools.partial(progress, desc="resize", leave=True)
+    failed = {} if args.no_resize else resize_all(jobs, args.workers, progress=bar)[1]
     kept = [(path, label) for path, label in planned if os.path.join(args.out, path) not in failed]
     write_lines(os.path.join(args.out, f"{args.split}.csv"), (f"{path} {label}" for path, label in kept))
     for suffix, lines in (("missing", missing), ("failed", [f"{k}\t{v}" for k, v in failed.items()])):

@@ -14,9 +14,11 @@ OUT/failed.txt list videos not found under --videos or not decodable; their rows
 written split files. Re-running skips videos already done (outputs that exist and decode).
 """
 import argparse
+import functools
 import sys
 
 from video_rs.data.prepare import SPLIT_LAYOUTS, add_resize_arguments, prepare_split_dataset
+from video_rs.engine.logging import progress
 
 
 def main(argv=None) -> int:
@@ -29,7 +31,8 @@ def main(argv=None) -> int:
 
     try:
         report = prepare_split_dataset(args.dataset, args.videos, args.splits, args.out, short_side=args.short_side,
-                                       gop=args.gop, crf=args.crf, workers=args.workers)
+                                       gop=args.gop, crf=args.crf, workers=args.workers, fps=args.fps,
+                                       progress=functools.partial(progress, desc="resize", leave=True))
     except (FileNotFoundError, ValueError) as err:  # no split files, or --out would overwrite them
         parser.error(str(err))
     print(report.summary(args.dataset))

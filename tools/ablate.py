@@ -9,10 +9,11 @@ row, after the row's own overrides. Finished rows are not run again; see configs
 """
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args
+from video_rs.cli import config_parser, parse_config_args
+from video_rs.engine.distributed import is_main_process
 from video_rs.engine.logging import setup_logging
 from video_rs.study import StudyError, load_study, run_study, select_rows, update_gains
-from video_rs.study.runner import describe_plan, is_main_rank
+from video_rs.study.runner import describe_plan
 
 
 def _names(text: str) -> list[str]:
@@ -28,7 +29,7 @@ def main(argv=None) -> int:
     if not args.cfg_file:
         parser.error("--cfg STUDY.yaml is required")
     overrides = args.overrides
-    if is_main_rank():
+    if is_main_process():
         setup_logging(None)  # the study's own lines before the first row's run sets up its log.txt
     try:
         study = load_study(args.cfg_file, overrides)
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
     except StudyError as err:
         print(f"study error: {err}", file=sys.stderr)
         return 2
-    if is_main_rank():
+    if is_main_process():
         for path in update_gains(study, planned):
             print(path)
     return 0

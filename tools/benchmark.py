@@ -9,9 +9,7 @@ import json
 import os
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args
-from video_rs.models import build_model
-from video_rs.models.profile import (
+from video_rs.bench.profile import (
     COMPARE_MODELS,
     MACS_NOTE,
     BenchSettings,
@@ -22,6 +20,8 @@ from video_rs.models.profile import (
     resolve_device,
     result_dicts,
 )
+from video_rs.cli import config_parser, parse_config_args, run_tool
+from video_rs.models import build_model
 
 
 def parse_args(argv=None):
@@ -72,4 +72,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -11,8 +11,8 @@ import shlex
 import sys
 from dataclasses import asdict
 
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
-from video_rs.engine.throughput import measure_training_throughput, report_table
+from video_rs.bench.train_throughput import measure_training_throughput, report_table
+from video_rs.cli import config_parser, parse_config_args, run_tool
 
 
 def parse_args(argv=None):

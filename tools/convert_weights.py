@@ -4,15 +4,20 @@
     python tools/convert_weights.py --from timm --src resnetrs50.pth \\
         --cfg configs/k400/3d_resnetrs50_timm_init.yaml --out resnetrs50_inflated.pyth [KEY VALUE ...]
 
-Local files only. Every tensor that does not fit is listed by name and shape and the tool exits
-with status 1, unless --allow-mismatch (then those keep the 3D net's initialisation).
+Local files only; --src is read as tensors only (a pickled module or object is refused, never run).
+Every tensor that does not fit is listed by name and shape and the tool exits with status 2, unless
+--allow-mismatch (then those keep the 3D net's initialisation); an unreadable --src, --class-names
+or --out also ends with one `error:` line and status 2. --class-names is optional: without it the
+file stores no names and predictions show "class 0", "class 1", ...
 """
 from __future__ import annotations
 
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args
-from video_rs.models.weights import INFLATE_MODES, WeightConversionError, convert_timm_checkpoint
+from video_rs.cli import config_parser, parse_config_args
+from video_rs.data.annotations import AnnotationError, read_class_names
+from video_rs.engine.finetune import convert_timm_checkpoint
+from video_rs.models.weights import INFLATE_MODES, WeightConversionError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,20 +29,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="center: 2D kernel at the middle tap (exact on static clips); mean: I3D repeat / kt")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="write the file even if tensors do not fit (they are still listed)")
-    parser.add_argument("--class-names", default="", help="text file, one class name per line, stored in the file")
+    parser.add_argument("--class-names", default="", help="text file, one class name per line (or JSON), stored "
+                        "in the file; default: none (predictions show 'class 0', 'class 1', ...)")
     args, cfg = parse_config_args(parser, argv)
     if not args.cfg_file:
         parser.error("--cfg is required: it describes the 3D network the weights go into")
-    class_names = None
-    if args.class_names:
-        with open(args.class_names, encoding="utf-8") as handle:
-            class_names = [line.strip() for line in handle if line.strip()]
     try:
+        class_names = read_class_names(args.class_names) if args.class_names else None
         conversion = convert_timm_checkpoint(args.src, cfg, args.out, mode=args.mode,
                                              allow_mismatch=args.allow_mismatch, class_names=class_names)
-    except (WeightConversionError, OSError) as err:
+    except (WeightConversionError, AnnotationError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(conversion.summary())
     print(f"wrote {args.out}")
     return 0

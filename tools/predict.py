@@ -5,45 +5,37 @@
     python tools/predict.py --checkpoint model.pyth a.mp4 TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1
 
 Overrides (e.g. fewer views, DEVICE cpu) apply on top of the config stored in the checkpoint;
-they start at the first argument shaped like a config key (SECTION.KEY) or after --opts.
+as in every tool, each config key (SECTION.KEY) takes the next argument as its value, anywhere on
+the line, with or without --opts before them.
 A video that cannot be read prints an ERROR line; the others are still scored; exit status 1.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 
-from video_rs.config import ConfigError
-from video_rs.engine.checkpoint import CheckpointError
-
-_CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
-
-
-def split_videos_and_overrides(tokens: list[str]) -> tuple[list[str], list[str]]:
-    """Videos first; the first token shaped like a config key (DEVICE, TEST.BATCH_SIZE), not a file, starts the overrides."""
-    for i, token in enumerate(tokens):
-        if _CONFIG_KEY.match(token) and not os.path.exists(token):
-            return tokens[:i], tokens[i:]
-    return tokens, []
+from video_rs.cli import is_config_key, split_overrides, user_errors
+from video_rs.engine.predict import predict_videos
 
 
 def main(argv: list[str] | None = None) -> int:
-    from video_rs.engine.predict import predict_videos
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="video_rs checkpoint (trained or converted)")
     parser.add_argument("--top-k", type=int, default=5, help="classes printed per video")
-    parser.add_argument("--opts", nargs="+", default=[], help="KEY VALUE overrides (the bare form works too)")
-    parser.add_argument("inputs", nargs="+", metavar="VIDEO", help="video files, then optional KEY VALUE overrides")
-    args = parser.parse_intermixed_args(argv)  # --top-k may follow the videos
-    videos, overrides = split_videos_and_overrides(args.inputs)
-    if not videos:
-        parser.error("no video files given")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
+                        help="KEY VALUE overrides (the bare form works too)")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (KEY VALUE overrides may follow)")
+    rest, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_intermixed_args(rest)  # --top-k may follow the videos
+    keys = [token for token in args.videos if is_config_key(token)]
+    if keys:
+        parser.error(f"{keys[0]} needs a value")
+    if args.top_k < 1:
+        print(f"error: --top-k must be >= 1 (classes printed per video), got {args.top_k}", file=sys.stderr)
+        return 2
     try:
-        predictions = predict_videos(args.checkpoint, videos, opts=overrides + list(args.opts), top_k=args.top_k)
-    except (CheckpointError, ConfigError) as err:
+        predictions = predict_videos(args.checkpoint, args.videos, opts=overrides, top_k=args.top_k)
+    except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for prediction in predictions:

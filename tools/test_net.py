@@ -5,15 +5,18 @@
     python tools/test_net.py --cfg configs/k400/3d_resnetrs50.yaml OUTPUT_DIR run   # newest in run/
 
 Without --cfg, data and test settings also come from the checkpoint's config (overrides apply).
+A checkpoint named by --checkpoint or TEST.CHECKPOINT_FILE_PATH is evaluated into its own folder,
+OUTPUT_DIR/test_<checkpoint name>/ (results.json, predictions.csv, ...), so the results of the test
+that ended training stay in OUTPUT_DIR; without one, the newest checkpoint's results go to OUTPUT_DIR.
 """
 import argparse
 import sys
 
 from video_rs.config import ConfigError
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
+from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.engine.checkpoint import cfg_from_checkpoint, load_checkpoint
 from video_rs.engine.distributed import cleanup_distributed
-from video_rs.engine.evaluate import test
+from video_rs.engine.evaluate import test, with_checkpoint_output_dir
 
 
 def _cfg(parser: argparse.ArgumentParser):
@@ -23,10 +26,10 @@ def _cfg(parser: argparse.ArgumentParser):
             cfg.defrost()
             cfg.TEST.CHECKPOINT_FILE_PATH = args.checkpoint
             cfg.freeze()
-        return cfg
+        return with_checkpoint_output_dir(cfg)
     try:
-        return cfg_from_checkpoint(load_checkpoint(args.checkpoint),
-                                   ["TEST.CHECKPOINT_FILE_PATH", args.checkpoint] + args.overrides)
+        return with_checkpoint_output_dir(cfg_from_checkpoint(
+            load_checkpoint(args.checkpoint), ["TEST.CHECKPOINT_FILE_PATH", args.checkpoint] + args.overrides))
     except ConfigError as err:
         parser.exit(2, f"config error: {err}\n")
 

@@ -6,7 +6,7 @@
 """
 import sys
 
-from video_rs.config.cli import config_parser, parse_config_args, run_tool
+from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.engine.train import main
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from video_rs.cli import config_parser, parse_config_args, split_overrides
 from video_rs.config import ConfigError, cfg_to_yaml, load_cfg
-from video_rs.config.cli import config_parser, parse_config_args
 
 
 def write(path: Path, text: str) -> str:
@@ -87,6 +87,25 @@ def test_cli_multi_value_and_required_options_among_the_overrides(argv):
     parser.add_argument("--src", default=None, required="--src" in argv)
     args, cfg = parse_config_args(parser, argv)
     assert args.splits == ["val"] and (cfg.DATA.NUM_FRAMES, cfg.SOLVER.BASE_LR) == (8, 0.2)
+
+
+def test_cli_a_file_named_like_a_key_does_not_hide_the_key(tmp_path, monkeypatch):
+    """Whether a token is a config key is decided by the config's keys, not by the files in the folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "RNG_SEED").write_text("")
+    parser = config_parser("test")
+    parser.add_argument("--splits", nargs="+", default=["train"])
+    args, cfg = parse_config_args(parser, ["--splits", "val", "RNG_SEED", "7"])
+    assert args.splits == ["val"] and cfg.RNG_SEED == 7
+
+
+def test_split_overrides_takes_each_key_and_its_value_wherever_it_stands():
+    """The one dialect every tool reads (tools/predict.py too): keys anywhere, `--opts` only a separator,
+    a misspelt key of a known section kept for the validator to name, a trailing key left over."""
+    tokens = ["a.mp4", "TEST.NUM_ENSEMBLE_VIEWS", "1", "b.mp4", "--opts", "DEVICE", "cpu", "SOLVER.BASE_LRR", "0.1",
+              "NOT_A_KEY", "TEST.BATCH_SIZE"]
+    assert split_overrides(tokens) == (["a.mp4", "b.mp4", "NOT_A_KEY", "TEST.BATCH_SIZE"],
+                                       ["TEST.NUM_ENSEMBLE_VIEWS", "1", "DEVICE", "cpu", "SOLVER.BASE_LRR", "0.1"])
 
 
 def test_cli_a_required_option_after_the_overrides_is_found():
@@ -216,3 +235,32 @@ def test_invalid_yaml_fails(tmp_path):
 def test_combination_rule_names_the_key():
     with pytest.raises(ConfigError, match=re.escape("SOLVER.WARMUP_EPOCHS")):
         load_cfg(None, ["SOLVER.MAX_EPOCH", "3"])
+
+
+@pytest.mark.parametrize("text,key,line,first", [
+    ("SOLVER:\n  BASE_LR: 0.1\nTRAIN:\n  BATCH_SIZE: 8\nSOLVER:\n  MAX_EPOCH: 3\n", "SOLVER", 5, 1),
+    ("SOLVER:\n  BASE_LR: 0.1\n  MAX_EPOCH: 3\n  BASE_LR: 0.2\n", "BASE_LR", 4, 2),
+])
+def test_a_key_or_section_given_twice_names_key_file_and_line(tmp_path, text, key, line, first):
+    """PyYAML keeps the last of two equal keys silently: a second SOLVER block would drop the first."""
+    path = write(tmp_path / "twice.yaml", text)
+    message = f"{path}:{line}: {key} is given twice (first at line {first})"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_cfg(path)
+    base = write(tmp_path / "sub" / "child.yaml", "_BASE_: ../twice.yaml\nTRAIN:\n  BATCH_SIZE: 4\n")
+    with pytest.raises(ConfigError, match=re.escape(f"twice.yaml:{line}: {key} is given twice")):  # a _BASE_ file
+        load_cfg(base)
+
+
+@pytest.mark.parametrize("text,opts,key", [
+    ("", ["SOLVER.BASE_LR", "1e400"], "SOLVER.BASE_LR = inf"),
+    ("", ["SOLVER.WEIGHT_DECAY", "-1e400"], "SOLVER.WEIGHT_DECAY = -inf"),
+    ("SOLVER:\n  BASE_LR: .inf\n", [], "SOLVER.BASE_LR = inf"),
+    ("SOLVER:\n  WARMUP_START_LR: .nan\n", [], "SOLVER.WARMUP_START_LR = nan"),
+    ("DATA:\n  MEAN: [0.45, .inf, 0.45]\n", [], "DATA.MEAN = [0.45, inf, 0.45]"),
+    ("SOLVER:\n  LRS: [1, .nan]\n", [], "SOLVER.LRS = [1.0, nan]"),
+])
+def test_non_finite_numbers_are_refused_for_every_float_key(tmp_path, text, opts, key):
+    path = write(tmp_path / "inf.yaml", text)
+    with pytest.raises(ConfigError, match=re.escape(key) + " is invalid: must be a finite number"):
+        load_cfg(path, opts)

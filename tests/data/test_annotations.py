@@ -3,6 +3,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pytest
 
 from video_rs.config import load_cfg
@@ -139,3 +140,75 @@ def test_load_split_dispatches_on_the_dataset_kind(ucf_dir):
         load_split(load_cfg(None, ["DATA.PATH_TO_DATA_DIR", ucf_dir, "DATA.SPLIT_ID", "2"]), "ucf101", "train")
     with pytest.raises(AnnotationError, match="not a folder"):
         load_split(load_cfg(None, ["DATA.PATH_TO_DATA_DIR", "/does/not/exist"]), "kinetics", "train")
+
+
+REQUIRED_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".3gp", ".wmv",
+                       ".ivf", ".ogv")
+
+
+def test_folder_datasets_read_every_container_and_name_skipped_files_once(tmp_path, write_test_video, caplog):
+    """Files in .ivf, .flv, .3gp, .ts, .wmv (any case) were skipped without a word."""
+    from video_rs.data.check import check_video
+
+    frames = np.zeros((4, 36, 44, 3), dtype=np.uint8)
+    (tmp_path / "walk").mkdir()
+    names = [f"v{i}{ext.upper() if i % 2 else ext}" for i, ext in enumerate(REQUIRED_EXTENSIONS)]
+    for name in names:  # one H.264 stream under every name: FFmpeg opens by content, as it does for real downloads
+        write_test_video(str(tmp_path / "walk" / name), frames)
+    for junk in ("notes.txt", "thumb.jpg", "labels.csv", ".DS_Store"):
+        write(str(tmp_path / "walk" / junk), "")
+    with caplog.at_level("WARNING", logger="video_rs.data"):
+        videos = read_folder(str(tmp_path), "train", num_classes=1)
+    assert sorted(os.path.basename(p) for p in videos.paths) == sorted(names)
+    assert all(check_video(path, 0, "pyav").ok for path in videos.paths)
+    warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 1 and "skipped 3 file(s)" in warnings[0]
+    assert all(os.path.join("walk", junk) in warnings[0] for junk in ("notes.txt", "thumb.jpg", "labels.csv"))
+    assert ".DS_Store" not in warnings[0]
+
+
+def test_class_name_file_errors_name_the_file(tmp_path):
+    """A classes.txt left in the folder broke later runs with messages that never named it."""
+    classes = write(str(tmp_path / "classes.txt"), "up\ndown\nleft\n")
+    write(str(tmp_path / "run" / "a.mp4"), "")
+    with pytest.raises(AnnotationError, match=re.escape(f"{classes} defines 3 classes but MODEL.NUM_CLASSES = 1")):
+        read_folder(str(tmp_path), "train", num_classes=1)
+    with pytest.raises(AnnotationError, match=re.escape(f"not among the 3 known classes (the names in {classes})")):
+        read_folder(str(tmp_path), "train", num_classes=3)
+    write(str(tmp_path / "train.csv"), "a.mp4 walking\n")
+    with pytest.raises(AnnotationError, match=re.escape(f"from {classes}")):
+        read_kinetics(str(tmp_path), "train", num_classes=3)
+    with pytest.raises(AnnotationError, match=re.escape(f"{classes} defines 3 classes")):
+        read_kinetics(str(tmp_path), "train", num_classes=2)
+
+
+def test_a_csv_saved_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    """Excel and many Windows editors start UTF-8 files with a BOM; the first path must not absorb it."""
+    (tmp_path / "classes.txt").write_bytes("\ufeffcafé\nabseiling\n".encode("utf-8"))
+    (tmp_path / "train.csv").write_bytes("\ufeffa.mp4 café\r\nb.mp4 1\r\n".encode("utf-8"))
+    videos = read_kinetics(str(tmp_path), "train")
+    assert videos.paths == [str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")] and videos.labels == [0, 1]
+    assert videos.class_names == ["café", "abseiling"]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_a_csv_in_another_encoding_fails_naming_file_and_line(tmp_path, encoding):
+    csv = tmp_path / "train.csv"
+    csv.write_bytes("a.mp4 0\nb.mp4 0\ncafé.mp4 1\n".encode(encoding))
+    line = 3 if encoding == "latin-1" else 1  # UTF-16's own BOM is the first undecodable byte
+    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(csv))}:{line}: not UTF-8 text .*save the file as "
+                                              "UTF-8"):
+        read_path_label_file(str(csv))
+
+
+@pytest.mark.parametrize("mode", ["train", "val", "test"])
+def test_an_empty_list_is_named_as_empty(tmp_path, mode):
+    """Not "lower TRAIN.BATCH_SIZE" for training, nor a test that scores nothing and succeeds."""
+    from video_rs.data import build_loader
+
+    for split in ("train", "val", "test"):
+        write(str(tmp_path / f"{split}.csv"), "# no rows yet\n" if split == mode else "a.mp4 0\n")
+    cfg = load_cfg(None, ["DATA.PATH_TO_DATA_DIR", str(tmp_path), "MODEL.NUM_CLASSES", "2", "TEST.SPLIT", "test"])
+    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(tmp_path / (mode + '.csv')))}: the '{mode}' list "
+                                              "is empty: no videos to read"):
+        build_loader(cfg, mode)

@@ -132,7 +132,7 @@ def test_evaluation_returns_failed_views_and_every_good_view_once(mixed_dir, tmp
     cfg = cfg_for(mixed_dir, str(tmp_path))
     loader = build_loader(cfg, "test", output_dir=str(tmp_path))
     dataset = loader.dataset
-    assert dataset.views_per_video == 6 and len(dataset) == 8 * 2
+    assert dataset.views_per_video == 6 and len(dataset) == 8
     seen = []
     for clips, labels, video_index, view_index in loader:
         assert clips.shape[1:] == (3, 4, 24, 24) and clips.dtype == torch.uint8

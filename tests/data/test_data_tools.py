@@ -101,7 +101,7 @@ def test_benchmark_data_measures_clips_per_second(tiny_synthetic_dataset, tmp_pa
 
 def test_benchmark_data_says_when_randaugment_is_left_to_the_device():
     from video_rs.config import load_cfg
-    from video_rs.data.throughput import describe_loader
+    from video_rs.bench.data_throughput import describe_loader
 
     cfg = load_cfg(None, ["AUG.ENABLE", "True", "AUG.ON_DEVICE", "True", "DATA.TRAIN_CROP_NUM_SPATIAL", "2"])
     assert "1 clip(s) x 2 augmented" in describe_loader(cfg, "train")

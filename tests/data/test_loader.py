@@ -57,7 +57,7 @@ def test_test_views_are_deterministic(tiny_synthetic_dataset, tmp_path):
 
 
 def test_evaluation_shards_are_disjoint_and_complete_without_padding(tiny_synthetic_dataset, tmp_path, monkeypatch):
-    """Three ranks over 6 videos x 2 temporal items: every (video, view) once, uneven shards allowed."""
+    """Three ranks over 6 videos (items): every (video, view) once, uneven shards allowed."""
     from video_rs.data import loader as loader_module
 
     cfg = tiny_cfg(tiny_synthetic_dataset, str(tmp_path), "TEST.NUM_SPATIAL_CROPS", "3", "TEST.BATCH_SIZE", "9")
@@ -65,7 +65,7 @@ def test_evaluation_shards_are_disjoint_and_complete_without_padding(tiny_synthe
     for rank in range(3):
         monkeypatch.setattr(loader_module, "_rank_and_world", lambda rank=rank: (rank, 3))
         loader = build_loader(cfg, "test")
-        assert loader.batch_size == 1  # 9 clips // 3 ranks = 3 clips = one item of 3 crops
+        assert loader.batch_size == 1  # 9 clips // 3 ranks = 3 clips: at least one video (6 views)
         pairs += [(v, k) for b in loader for v, k in zip(b[2].tolist(), b[3].tolist())]
     assert sorted(pairs) == [(v, k) for v in range(6) for k in range(6)]
 
@@ -216,7 +216,8 @@ def test_items_load_on_one_thread_and_the_callers_thread_count_returns(tiny_synt
     loader = build_loader(tiny_cfg(tiny_synthetic_dataset, str(tmp_path)), "train")
     seen = []
     real = loader.dataset._train_item
-    monkeypatch.setattr(loader.dataset, "_train_item", lambda video: seen.append(torch.get_num_threads()) or real(video))
+    monkeypatch.setattr(loader.dataset, "_train_item",
+                        lambda video, out: seen.append(torch.get_num_threads()) or real(video, out))
     torch.set_num_threads(2)
     try:
         assert len(list(loader)) == 3

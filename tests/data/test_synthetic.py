@@ -12,6 +12,7 @@ import pytest
 
 from video_rs.data.decoders import decode
 from video_rs.data.encode import write_video
+from video_rs.data.mirror import MIRROR_PAIRS
 from video_rs.data.synthetic import MOTIONS, generate_synthetic_dataset, main, render_motion
 
 
@@ -107,7 +108,10 @@ def test_deterministic_by_seed(tmp_path):
     b = generate_synthetic_dataset(str(tmp_path / "b"), seed=7, **kwargs)
     c = generate_synthetic_dataset(str(tmp_path / "c"), seed=8, **kwargs)
     files = ["train.csv", "val.csv", "classes.txt", "videos/train/right_0000.mp4", "videos/val/left_0000.mp4"]
-    assert all(filecmp.cmp(os.path.join(a, f), os.path.join(b, f), shallow=False) for f in files)
+    for name in files:  # on a failure, say whether the encoder (frames equal) or the rendering differs
+        same_frames = name.endswith(".csv") or name.endswith(".txt") or np.array_equal(
+            *(decode(os.path.join(root, name), list(range(8)), "pyav") for root in (a, b)))
+        assert filecmp.cmp(os.path.join(a, name), os.path.join(b, name), shallow=False), (name, same_frames)
     assert not filecmp.cmp(os.path.join(a, files[3]), os.path.join(c, files[3]), shallow=False)
     assert not os.listdir(os.path.join(a, "videos", "test")) and open(os.path.join(a, "test.csv")).read() == ""
 
@@ -119,3 +123,62 @@ def test_command_line_and_class_limit(tmp_path, capsys):
     assert len(open(tmp_path / "cli" / "train.csv").read().splitlines()) == 12 == len(MOTIONS)
     with pytest.raises(ValueError, match="12 motion classes"):
         generate_synthetic_dataset(str(tmp_path / "x"), num_classes=13)
+
+
+SMALL = ["SYNTHETIC.ENABLE", "True", "SYNTHETIC.VIDEOS_PER_CLASS", "[1, 1, 1]", "SYNTHETIC.NUM_FRAMES", "4",
+         "SYNTHETIC.SIZE", "[32, 32]", "MODEL.NUM_CLASSES", "2"]
+
+
+def _tree(root) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(folder, name), root) for folder, _, names in os.walk(root)
+                  for name in names)
+
+
+@pytest.mark.parametrize("layout", [{"walk/a.mp4": b"", "run/b.avi": b""},  # folder-per-class: no train.csv
+                                    {"ucfTrainTestlist/classInd.txt": b"1 Walk\n", "Walk/v_Walk_g01_c01.avi": b""},
+                                    {"classes.txt": b"up\ndown\n"}])
+def test_synthetic_data_is_never_written_into_a_folder_holding_other_data(tmp_path, layout, capsys):
+    """SYNTHETIC.ENABLE generated into a user's folder (and left a classes.txt that broke later runs)."""
+    from video_rs.config import load_cfg
+    from video_rs.cli import run_tool
+    from video_rs.data.synthetic import ensure_synthetic_dataset
+
+    root = tmp_path / "mine"
+    for name, content in layout.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    before = _tree(root)
+    cfg = load_cfg(None, SMALL + ["DATA.PATH_TO_DATA_DIR", str(root)])
+    assert run_tool(ensure_synthetic_dataset, cfg) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: SYNTHETIC.ENABLE would generate") and f"{root} already" in err[0]
+    assert "SYNTHETIC.ENABLE False" in err[0]
+    assert _tree(root) == before
+    with pytest.raises(FileExistsError, match="not a synthetic dataset folder"):
+        main(["--out", str(root), "--num-classes", "2", "--videos-per-class", "1", "0", "0", "--num-frames", "4"])
+    assert _tree(root) == before
+
+
+def test_synthetic_data_goes_into_a_new_or_its_own_folder(tmp_path):
+    from video_rs.config import load_cfg
+    from video_rs.data.synthetic import ensure_synthetic_dataset
+
+    root = tmp_path / "demo"
+    cfg = load_cfg(None, SMALL + ["DATA.PATH_TO_DATA_DIR", str(root)])
+    ensure_synthetic_dataset(cfg)
+    made = _tree(root)
+    assert "train.csv" in made and ".video_rs_synthetic" in made
+    os.remove(root / "train.csv")  # an interrupted generation: the folder is still the writer's own
+    ensure_synthetic_dataset(cfg)
+    assert _tree(root) == made
+    (tmp_path / "empty").mkdir()
+    ensure_synthetic_dataset(load_cfg(None, SMALL + ["DATA.PATH_TO_DATA_DIR", str(tmp_path / "empty")]))
+    assert os.path.isfile(tmp_path / "empty" / "train.csv")
+
+
+def test_mirror_pairs_are_motions_a_horizontal_flip_swaps():
+    """The loader's flip warning reads MIRROR_PAIRS: each pair is two synthetic motions, mirror images left-right."""
+    for a, b in MIRROR_PAIRS:
+        (kind_a, (dx_a, dy_a)), (kind_b, (dx_b, dy_b)) = MOTIONS[a], MOTIONS[b]
+        assert kind_a == kind_b
+        assert (dx_b, dy_b) == ((-dx_a, dy_a) if kind_a == "translate" else (-dx_a, -dy_a))

@@ -41,10 +41,8 @@ def test_randaugment_changes_pixels_when_enabled_and_never_when_disabled():
 
 
 def _forced(augment: ClipRandAugment, op_name: str) -> ClipRandAugment:
-    """The same RandAugment with its op draw fixed to `op_name` (one op per call)."""
-    augment._op.num_ops = 1
-    augment._op._get_random_item = lambda space: (op_name, space[op_name])
-    return augment
+    """The same RandAugment with its table restricted to `op_name` (one op per call)."""
+    return ClipRandAugment(num_ops=1, magnitude=augment._op.magnitude, ops=[op_name])
 
 
 @pytest.mark.parametrize("magnitude, degrees", [(10, 30.0), (15, 45.0), (5, 15.0)])

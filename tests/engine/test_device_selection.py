@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from video_rs.config import ConfigError
 from video_rs.engine import distributed
 from video_rs.engine.distributed import auto_backend, init_distributed, select_device
 
@@ -61,7 +62,7 @@ def test_cpu_when_asked_or_without_cuda(fake_cuda, monkeypatch):
     chosen = fake_cuda(0)
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert select_device(SimpleNamespace(DEVICE="auto")) == torch.device("cpu")
-    with pytest.raises(RuntimeError, match="no CUDA device"):
+    with pytest.raises(ConfigError, match="no CUDA device is available"):  # a user error: one `error:` line
         select_device(SimpleNamespace(DEVICE="cuda"))
     fake_cuda(1)
     assert select_device(SimpleNamespace(DEVICE="cpu")) == torch.device("cpu") and chosen == []

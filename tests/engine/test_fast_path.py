@@ -1,6 +1,6 @@
 """The fast path (channels-last-3d, bf16 autocast, torch.compile) computes the plain eager model's function.
 
-Speed work is only worth having if the numbers stay right (issue 7), so every fast-path piece is
+Speed work is only worth having if the numbers stay right, so every fast-path piece is
 checked against contiguous fp32 eager on fresh random inputs (never zeros), and every test also
 checks that the fast piece really ran (memory format seen inside the net, bf16 dtype, one compiled
 graph), so a silently ignored option fails instead of passing vacuously.

@@ -34,16 +34,29 @@ def test_finetune_three_class_checkpoint_on_two_class_data(two_epoch_run, data_t
         assert (tuned - start[name]).norm() < (tuned - fresh[name]).norm(), name
 
 
-def test_test_net_rebuilds_model_from_checkpoint_alone(two_epoch_run, tmp_path):
+def test_test_net_rebuilds_model_from_checkpoint_alone_into_its_own_folder(two_epoch_run, tmp_path):
+    """The checkpoint's results land in OUTPUT_DIR/test_<checkpoint>/: the training run's own files stay as they were."""
+    import shutil
+
     cfg, summary, _ = two_epoch_run
-    out = str(tmp_path)
+    out = str(tmp_path / "run")
+    shutil.copytree(cfg.OUTPUT_DIR, out)
+    trained = {name: open(os.path.join(out, name)).read() for name in ("results.json", "predictions.csv")}
+    os.remove(os.path.join(out, "predictions.csv"))
+    with open(os.path.join(out, "predictions.csv"), "w") as handle:
+        handle.write("the end-of-training test's rows\n")
     command = [sys.executable, os.path.join(REPO, "tools", "test_net.py"), "OUTPUT_DIR", out,
-               "--checkpoint", ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2)]  # tool options may follow the overrides
+               "--checkpoint", ckpt.checkpoint_path(out, 2)]  # tool options may follow the overrides
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.load(open(os.path.join(out, "results.json")))
+    own = os.path.join(out, "test_checkpoint_epoch_00002")
+    results = json.load(open(os.path.join(own, "results.json")))
     assert results["metrics"] == summary["test"]["metrics"]
     assert results["checkpoint"].endswith("checkpoint_epoch_00002.pyth")
+    assert open(os.path.join(own, "predictions.csv")).read() == trained["predictions.csv"]
+    assert open(os.path.join(out, "results.json")).read() == trained["results.json"]
+    assert open(os.path.join(out, "predictions.csv")).read() == "the end-of-training test's rows\n"
+    assert f"results go to {own}" in done.stdout
 
 
 def test_testing_a_checkpoint_on_data_with_another_class_count_stops(two_epoch_run, data_two_classes, make_cfg,
@@ -80,9 +93,12 @@ def test_testing_a_checkpoint_under_another_configs_normalisation_keeps_the_chec
 
 
 def test_a_test_split_of_unreadable_videos_reports_no_metrics_not_zero(two_epoch_run, make_cfg, data_three_classes,
-                                                                       tmp_path):
-    """Every test video corrupt: results.json has null metrics and the failures, the log says so; nothing crashes."""
+                                                                       tmp_path, capsys):
+    """Every test video corrupt: results.json has null metrics and the failures, the log says so, and the tool
+    ends with one `error:` line and exit status 2."""
     import shutil
+
+    from video_rs.cli import run_tool
 
     from video_rs.engine.evaluate import test
 
@@ -103,8 +119,10 @@ def test_a_test_split_of_unreadable_videos_reports_no_metrics_not_zero(two_epoch
             (data / row.split()[0]).write_bytes(b"not a video")
     out = tmp_path / "all_bad"
     other = make_cfg(str(data), str(out), 3, "TEST.CHECKPOINT_FILE_PATH", ckpt.checkpoint_path(cfg.OUTPUT_DIR, 2))
-    results = test(other)
+    assert run_tool(test, other) == 2  # the reports are written, but the run is not a success
+    assert capsys.readouterr().err == ("error: test: no video could be scored: all 6 failed to decode (results.json "
+                                       "lists them with the reason)\n")
+    results = json.load(open(out / "results.json"))
     assert results["metrics"] == {"top1": None, "top5": None, "mean_class_acc": None, "num_videos": 0}
-    assert json.load(open(out / "results.json"))["metrics"]["top1"] is None
     assert len(results["failed_videos"]) == 6
     assert "no video could be scored: all 6 failed to decode" in (out / "log.txt").read_text()

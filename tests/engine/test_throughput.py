@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from video_rs.engine.throughput import StepTimes, summarise, time_steps
+from video_rs.bench.train_throughput import StepTimes, summarise, time_steps
 
 CPU = torch.device("cpu")
 

@@ -110,6 +110,13 @@ def test_drop_path_rejects_rate_one():
         DropPath(1.0)
 
 
+def test_drop_path_holds_no_tensors_and_is_the_identity_at_rate_zero():
+    """Checkpoints never see it (no keys), and a rate of 0 changes nothing even in training."""
+    assert DropPath(0.3).state_dict() == {}
+    x = torch.randn(4, 3, 2, 2, 2)
+    assert torch.equal(DropPath(0.0).train()(x), x)
+
+
 @pytest.mark.parametrize("mode", ["avgpool", "conv"])
 def test_projection_shortcut_layouts(mode):
     short = ProjectionShortcut3D(8, 32, temporal_stride=2, spatial_stride=2, mode=mode)

@@ -1,13 +1,15 @@
 """tools/benchmark.py on CPU with tiny inputs, plus the fvcore count the spec quotes for R3D-RS-50."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from video_rs.bench.profile import count_gmacs
+from video_rs.cli import run_tool
 from video_rs.config import load_cfg
 from video_rs.models import build_model, create_model
-from video_rs.models.profile import count_gmacs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,3 +54,12 @@ def test_compare_writes_results(benchmark_tool, tmp_path):
     assert by_name["x3d_m"]["train_clips_per_s"] is None
     md = (tmp_path / "RESULTS.md").read_text()
     assert "| 3d_resnetrs50 | 4x32x32 | 48.13 |" in md and "Device: cpu:" in md
+
+
+def test_a_missing_optional_pytorchvideo_is_one_error_line(benchmark_tool, monkeypatch, capsys, tmp_path):
+    """pytorchvideo is an optional extra: without it the peer rows end the tool with one `error:` line, status 2."""
+    monkeypatch.setitem(sys.modules, "pytorchvideo.models", None)  # importing it now raises ImportError
+    argv = ["--compare", "--models", "x3d_m", "--device", "cpu", "--iters", "0", "--out-dir", str(tmp_path)]
+    assert run_tool(benchmark_tool.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: the peer model x3d_m needs pytorchvideo: pip install")

@@ -55,7 +55,7 @@ def test_misfits_are_listed_and_fatal_unless_allowed(convert, timm_file, tmp_pat
     out = tmp_path / "bad.pyth"
     reference_layout = ["RESNET.STEM_POOL", "max", "RESNET.SELF_GATING", "last"]  # the 3D paper's, not timm's
     argv = ["--src", timm_file, "--cfg", TIMM_INIT_CFG, "--out", str(out)] + DEPTH_26 + reference_layout
-    assert convert(argv) == 1
+    assert convert(argv) == 2
     err = capsys.readouterr().err
     assert "maxpool.0.weight (64, 64, 3, 3)" in err and "stages.3.blocks.1.self_gating.fc.bias (2048,)" in err
     assert not out.exists()
@@ -72,5 +72,44 @@ def test_class_names_must_match_the_head(convert, timm_file, tmp_path, capsys):
     names = tmp_path / "classes.txt"
     names.write_text("a\nb\n")
     argv = ["--src", timm_file, "--cfg", TIMM_INIT_CFG, "--out", str(tmp_path / "x.pyth"), "--class-names", str(names)]
-    assert convert(argv + DEPTH_26) == 1
+    assert convert(argv + DEPTH_26) == 2
     assert "2 class names for MODEL.NUM_CLASSES 1000" in capsys.readouterr().err
+
+
+class _RunsCode:
+    """Unpickling this would create a file: `weights_only=True` must refuse it before anything runs."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("case", ["empty", "garbage", "module", "runs_code"])
+def test_a_src_that_is_not_a_state_dict_is_one_error_line(convert, case, tmp_path, capsys):
+    src, marker = tmp_path / f"{case}.pth", tmp_path / "code_ran"
+    if case == "garbage":
+        src.write_bytes(bytes(range(256)) * 8)
+    elif case == "module":
+        torch.save(torch.nn.Conv2d(3, 8, 3), src)  # a whole pickled module, not a state dict
+    elif case == "runs_code":
+        torch.save({"conv1.weight": _RunsCode(str(marker))}, src)
+    else:
+        src.write_bytes(b"")
+    out = tmp_path / "out.pyth"
+    assert convert(["--src", str(src), "--cfg", TIMM_INIT_CFG, "--out", str(out)] + DEPTH_26) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {src}: unreadable weights file (") and err.count("\n") == 1, err
+    assert not out.exists() and not marker.exists()
+
+
+def test_class_names_are_optional_and_a_missing_names_file_is_one_error_line(convert, timm_file, tmp_path, capsys):
+    out = tmp_path / "unnamed.pyth"
+    assert convert(["--src", timm_file, "--cfg", TIMM_INIT_CFG, "--out", str(out)] + DEPTH_26) == 0
+    assert load_checkpoint(str(out))["class_names"] is None  # predict.py then shows "class 0", "class 1", ...
+    missing = tmp_path / "no_classes.txt"
+    assert convert(["--src", timm_file, "--cfg", TIMM_INIT_CFG, "--out", str(tmp_path / "x.pyth"),
+                    "--class-names", str(missing)] + DEPTH_26) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("error: ") and str(missing) in err.splitlines()[-1]

@@ -88,6 +88,54 @@ def test_cli_exit_codes(load_tool, videos, tmp_path, capsys):
 
 
 def test_overrides_start_at_the_first_config_key(load_tool):
-    split = load_tool("predict").split_videos_and_overrides
+    split = load_tool("predict").split_overrides  # the common dialect of every tool
     assert split(["a.mp4", "clips/B.MP4", "TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"]) == (
         ["a.mp4", "clips/B.MP4"], ["TEST.NUM_SPATIAL_CROPS", "1", "DEVICE", "cpu"])
+
+
+def test_cli_names_each_unreadable_file_once_without_a_split(load_tool, videos, tmp_path, capsys):
+    """An unreadable file was printed twice: a '(test split)' warning from the data package, then the ERROR line."""
+    import logging
+
+    checkpoint = write_checkpoint(tmp_path / "fixed.pyth", bias=[0.0, math.log(2.0), 0.0])
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"this is not a video" * 100)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    data_logger = logging.getLogger("video_rs.data")  # on the logger itself: seen whatever propagation is set
+    data_logger.addHandler(handler)
+    try:
+        assert load_tool("predict").main(["--checkpoint", checkpoint, str(garbage), videos[0], "--top-k", "1",
+                                          "TEST.NUM_ENSEMBLE_VIEWS", "1"]) == 1
+    finally:
+        data_logger.removeHandler(handler)
+    out, err = capsys.readouterr()
+    printed = (out + err).splitlines() + [record.getMessage() for record in records]
+    assert [line for line in printed if str(garbage) in line] == [line for line in err.splitlines()
+                                                                  if line.startswith(f"{garbage}: ERROR ")]
+    assert len([line for line in printed if str(garbage) in line]) == 1
+    assert not any("split" in line for line in printed)
+
+
+def test_cli_bad_top_k_and_network_changing_overrides_are_one_error_line(load_tool, videos, tmp_path, capsys):
+    predict = load_tool("predict")
+    checkpoint = write_checkpoint(tmp_path / "tiny.pyth")
+    assert predict.main(["--checkpoint", checkpoint, videos[0], "--top-k", "-3"]) == 2
+    assert capsys.readouterr().err == "error: --top-k must be >= 1 (classes printed per video), got -3\n"
+    for override in (["MODEL.NUM_CLASSES", "5"], ["RESNET.DEPTH", "50"]):
+        assert predict.main(["--checkpoint", checkpoint, videos[0], *override]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {checkpoint}: the overrides change the network its weights belong to "
+                              f"({override[0]}: ") and err.count("\n") == 1, err
+
+
+def test_cli_overrides_may_stand_between_videos_and_a_key_without_value_is_named(load_tool, videos, tmp_path, capsys):
+    checkpoint = write_checkpoint(tmp_path / "fixed.pyth", bias=[0.0, math.log(2.0), 0.0])
+    argv = ["--checkpoint", checkpoint, videos[0], "TEST.NUM_ENSEMBLE_VIEWS", "1", videos[1], "--top-k", "1"]
+    assert load_tool("predict").main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{videos[0]} (3/3 views)" in out and f"{videos[1]} (3/3 views)" in out
+    with pytest.raises(SystemExit) as stop:
+        load_tool("predict").main(["--checkpoint", checkpoint, videos[0], "TEST.BATCH_SIZE"])
+    assert stop.value.code == 2 and "TEST.BATCH_SIZE needs a value" in capsys.readouterr().err

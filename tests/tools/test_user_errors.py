@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from video_rs.config.cli import run_tool
+from video_rs.cli import run_tool
 from video_rs.data.annotations import AnnotationError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 import yaml
 from fvcore.common.config import CfgNode
@@ -16,12 +16,7 @@ from fvcore.common.config import CfgNode
 from video_rs.config.defaults import get_defaults
 from video_rs.config.validate import ConfigError, validate_cfg
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_to_yaml", "flatten_keys"]
-
-
-def get_cfg() -> CfgNode:
-    """The defaults, mutable. Most callers want `load_cfg`."""
-    return get_defaults()
+__all__ = ["CfgNode", "ConfigError", "load_cfg", "cfg_to_yaml", "flatten_keys", "parse_yaml"]
 
 
 def load_cfg(path: str | None = None, opts: Sequence[str] | None = None, *, freeze: bool = True) -> CfgNode:
@@ -83,12 +78,44 @@ def flatten_keys(tree: Mapping, prefix: str = "") -> dict:
     return flat
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error.
+
+    Plain PyYAML keeps the last one silently: a second `SOLVER:` block would drop the first.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges; its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML's own error follows
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise ConfigError(f"{key_node.start_mark.name}:{line}: {key} is given twice "
+                                  f"(first at line {first_line[key]}): only the last would count; merge them into one")
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Config YAML (a file's text; `source` names it in messages) with duplicate keys refused as `ConfigError`."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = source  # marks (line numbers) name the file
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _read_yaml(path: str) -> dict:
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     try:
         with open(path, encoding="utf-8") as handle:
-            loaded = yaml.safe_load(handle)
+            loaded = parse_yaml(handle.read(), path)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if loaded is None:

@@ -25,7 +25,7 @@ _C.MODEL.LABEL_SMOOTHING = 0.1  # cross-entropy label smoothing, in [0, 1)
 
 # ----------------------------------------------------------------------------- backbone
 _C.RESNET = CfgNode()
-_C.RESNET.DEPTH = 50  # 26, 50, 101, 152, 200, 270, 300, 350 or 420 (the spec's variant table)
+_C.RESNET.DEPTH = 50  # 26, 50, 101, 152, 200, 270, 300, 350 or 420 (the architecture specification's variant table)
 _C.RESNET.WIDTH_MULTIPLIER = 1.0  # scales every stage width (the paper's width scaling)
 _C.RESNET.SCALE_STEM_WIDTH = False  # also scale the stem widths by WIDTH_MULTIPLIER
 _C.RESNET.STEM = "v1"  # "v1": ResNet-D deep 3-conv stem; "v0": classic single 7x7 conv
@@ -79,7 +79,7 @@ _C.DATA.TRAIN_CROP_NUM_SPATIAL = 1  # S: augmented copies of each decoded clip (
 
 # ----------------------------------------------------------------------------- synthetic data
 _C.SYNTHETIC = CfgNode()
-_C.SYNTHETIC.ENABLE = False  # generate the procedural motion dataset into DATA.PATH_TO_DATA_DIR if missing
+_C.SYNTHETIC.ENABLE = False  # generate the procedural motion dataset into DATA.PATH_TO_DATA_DIR if missing (new folder)
 _C.SYNTHETIC.VIDEOS_PER_CLASS = [24, 6, 6]  # train / val / test videos per class
 _C.SYNTHETIC.NUM_FRAMES = 48  # frames per generated video
 _C.SYNTHETIC.SIZE = [64, 80]  # height, width of generated videos

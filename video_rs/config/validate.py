@@ -5,7 +5,10 @@ ranges, choices and combinations. Each failure names the key and the file it cam
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from typing import Any, Callable, Iterator
+
+from video_rs.config.depths import STAGE_BLOCKS
 
 
 class ConfigError(ValueError):
@@ -95,6 +98,24 @@ def _get(cfg, key: str) -> Any:
     return node
 
 
+def _leaves(node, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(full key, value) of every leaf of the config tree."""
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _numbers(value: Any) -> Iterator[float]:
+    """The floats in a value (nested lists included): 1e400 and YAML's .inf / .nan arrive as floats."""
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _numbers(item)
+
+
 def validate_cfg(cfg, *, source: str = "config", origins: dict[str, str] | None = None) -> None:
     """Raise `ConfigError` for the first value that cannot work.
 
@@ -107,6 +128,9 @@ def validate_cfg(cfg, *, source: str = "config", origins: dict[str, str] | None 
         where = source if origin is None or origin == source else f"{origin} (loading {source})"
         raise ConfigError(f"{where}: {key} = {_get(cfg, key)!r} is invalid: {why}")
 
+    for key, value in _leaves(cfg):
+        if not all(math.isfinite(v) for v in _numbers(value)):
+            fail(key, "must be a finite number (not inf or nan)")
     for key, allowed in CHOICES.items():
         if _get(cfg, key) not in allowed:
             fail(key, f"must be one of {list(allowed)}")
@@ -119,8 +143,6 @@ def validate_cfg(cfg, *, source: str = "config", origins: dict[str, str] | None 
 
 
 def _validate_architecture(cfg, fail) -> None:
-    from video_rs.models.resnet3d import STAGE_BLOCKS  # the variant table is the single source
-
     if cfg.RESNET.DEPTH not in STAGE_BLOCKS:
         fail("RESNET.DEPTH", f"must be one of {sorted(STAGE_BLOCKS)}")
     blocks = STAGE_BLOCKS[cfg.RESNET.DEPTH]

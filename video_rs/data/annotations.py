@@ -8,16 +8,23 @@ annotation file, so a dataset folder (CSV next to its videos) can be moved as a 
 """
 from __future__ import annotations
 
+import codecs
 import glob
+import io
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+# every container PyAV (FFmpeg) opens that videos are commonly stored in; compared case-insensitively
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".m2v", ".vob", ".ts", ".mts",
+                    ".m2ts", ".flv", ".f4v", ".3gp", ".3g2", ".wmv", ".asf", ".ivf", ".ogv", ".ogg", ".mxf", ".dv",
+                    ".y4m", ".divx", ".rm", ".rmvb", ".nut")
 DATASETS = ("kinetics", "ucf101", "hmdb51", "folder")
 CLASS_FILE_NAMES = ("classes.txt", "classnames.json", "class_names.json", "classes.json")
+logger = logging.getLogger("video_rs.data")
 
 
 class AnnotationError(ValueError):
@@ -48,9 +55,26 @@ def _check_label(label: int, num_classes: int | None, where: str) -> None:
         raise AnnotationError(f"{where}: label {label} outside {bound} (MODEL.NUM_CLASSES = {num_classes})")
 
 
+def open_annotation(path: str) -> io.StringIO:
+    """An annotation file as text: UTF-8, with or without the byte-order mark Excel writes.
+
+    Any other encoding (Latin-1, UTF-16) stops with the file and line at fault, not a traceback
+    or a first path that silently starts with an invisible character.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data  # "utf-8-sig"
+    try:
+        return io.StringIO(data.decode("utf-8"), newline=None)
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise AnnotationError(f"{path}:{line}: not UTF-8 text (byte {data[err.start:err.start + 1]!r}); "
+                              "save the file as UTF-8") from None
+
+
 def read_class_names(path: str) -> list[str]:
     """`classes.txt` (one name per line, line i = class i) or JSON (`{name: index}` or `[name, ...]`)."""
-    with open(path, encoding="utf-8") as handle:
+    with open_annotation(path) as handle:
         text = handle.read()
     if path.endswith(".json"):
         data = json.loads(text)
@@ -66,17 +90,23 @@ def read_class_names(path: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def find_class_names(data_dir: str, class_names_file: str = "") -> list[str] | None:
-    """The class-name file named by the config, else the first of CLASS_FILE_NAMES in `data_dir`."""
+def find_class_file(data_dir: str, class_names_file: str = "") -> str | None:
+    """The class-name file named by the config, else the first of CLASS_FILE_NAMES in `data_dir` (or None)."""
     if class_names_file:
         if not os.path.isfile(class_names_file):
             raise AnnotationError(f"DATA.CLASS_NAMES_FILE not found: {class_names_file}")
-        return read_class_names(class_names_file)
+        return class_names_file
     for name in CLASS_FILE_NAMES:
         candidate = os.path.join(data_dir, name)
         if os.path.isfile(candidate):
-            return read_class_names(candidate)
+            return candidate
     return None
+
+
+def find_class_names(data_dir: str, class_names_file: str = "") -> list[str] | None:
+    """The names in `find_class_file`'s file (None without one)."""
+    path = find_class_file(data_dir, class_names_file)
+    return read_class_names(path) if path else None
 
 
 def split_path_label(line: str, class_names: Sequence[str] = ()) -> tuple[str, str] | None:
@@ -101,13 +131,16 @@ def split_path_label(line: str, class_names: Sequence[str] = ()) -> tuple[str, s
 
 
 def read_path_label_file(path: str, *, path_prefix: str = "", num_classes: int | None = None,
-                         class_names: list[str] | None = None) -> VideoList:
-    """PySlowFast's layout: one `path label` row per video; the label an index or a class name."""
+                         class_names: list[str] | None = None, class_file: str = "") -> VideoList:
+    """PySlowFast's layout: one `path label` row per video; the label an index or a class name.
+
+    `class_file` is where `class_names` came from, for messages.
+    """
     if not os.path.isfile(path):
         raise AnnotationError(f"annotation file not found: {path}")
     by_name = {name: index for index, name in enumerate(class_names or [])}
     paths, labels = [], []
-    with open(path, encoding="utf-8") as handle:
+    with open_annotation(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -121,7 +154,8 @@ def read_path_label_file(path: str, *, path_prefix: str = "", num_classes: int |
             elif label_text in by_name:
                 label = by_name[label_text]
             else:
-                known = "no class-name file was found" if not by_name else f"known classes: {list(by_name)[:5]}..."
+                known = "no class-name file was found" if not by_name else \
+                    f"known classes{f' (from {class_file})' if class_file else ''}: {list(by_name)[:5]}..."
                 raise AnnotationError(f"{where}: unknown class name {label_text!r} ({known})")
             _check_label(label, num_classes, where)
             paths.append(_resolve(video, path_prefix, os.path.dirname(path)))
@@ -132,11 +166,12 @@ def read_path_label_file(path: str, *, path_prefix: str = "", num_classes: int |
 def read_kinetics(data_dir: str, split: str, *, path_prefix: str = "", num_classes: int | None = None,
                   class_names_file: str = "") -> VideoList:
     """`<data_dir>/<split>.csv` (train.csv, val.csv, test.csv) with optional classes.txt / JSON."""
-    names = find_class_names(data_dir, class_names_file)
+    class_file = find_class_file(data_dir, class_names_file)
+    names = read_class_names(class_file) if class_file else None
     if names is not None:
-        _check_class_count(names, num_classes, class_names_file or f"the class-name file in {data_dir}")
+        _check_class_count(names, num_classes, class_file)
     return read_path_label_file(os.path.join(data_dir, f"{split}.csv"), path_prefix=path_prefix,
-                                num_classes=num_classes, class_names=names)
+                                num_classes=num_classes, class_names=names, class_file=class_file or "")
 
 
 def _find_one(data_dir: str, subdirs: tuple[str, ...], name: str) -> str:
@@ -156,7 +191,7 @@ def read_ucf101(data_dir: str, split: str, split_id: int, *, path_prefix: str = 
     subdirs = ("ucfTrainTestlist",)
     class_file = _find_one(data_dir, subdirs, "classInd.txt")
     names: list[str] = []
-    with open(class_file, encoding="utf-8") as handle:
+    with open_annotation(class_file) as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
@@ -168,7 +203,7 @@ def read_ucf101(data_dir: str, split: str, split_id: int, *, path_prefix: str = 
     list_file = _find_one(data_dir, subdirs, f"{'train' if split == 'train' else 'test'}list0{split_id}.txt")
     by_name = {name: index for index, name in enumerate(names)}
     paths, labels = [], []
-    with open(list_file, encoding="utf-8") as handle:
+    with open_annotation(list_file) as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
@@ -212,7 +247,7 @@ def read_hmdb51(data_dir: str, split: str, split_id: int, *, path_prefix: str = 
     wanted = "1" if split == "train" else "2"
     paths, labels = [], []
     for label, (class_name, split_file) in enumerate(zip(names, files)):
-        with open(split_file, encoding="utf-8") as handle:
+        with open_annotation(split_file) as handle:
             for number, line in enumerate(handle, start=1):
                 fields = line.split()
                 if not fields:
@@ -235,28 +270,43 @@ def read_folder(data_dir: str, split: str, *, num_classes: int | None = None, cl
     if root == data_dir and split_folders:  # a split layout without this split (not a flat one)
         raise AnnotationError(f"{data_dir} has split folders ({', '.join(split_folders)}) but no {split}/ folder "
                               f"for the {split!r} split")
-    names = find_class_names(data_dir, class_names_file)
-    if names is None:
+    class_file = find_class_file(data_dir, class_names_file)
+    if class_file:
+        names = read_class_names(class_file)
+    else:
         reference = os.path.join(data_dir, "train") if os.path.isdir(os.path.join(data_dir, "train")) else root
         names = sorted(d for d in os.listdir(reference) if os.path.isdir(os.path.join(reference, d)))
     if not names:
-        raise AnnotationError(f"{root}: no class folders found")
-    _check_class_count(names, num_classes, root)
+        raise AnnotationError(f"{class_file or root}: no class {'names' if class_file else 'folders'} found")
+    _check_class_count(names, num_classes, class_file or root)
     by_name = {name: index for index, name in enumerate(names)}
-    paths, labels = [], []
+    paths, labels, skipped = [], [], []
     for class_name in sorted(os.listdir(root)):
         folder = os.path.join(root, class_name)
         if not os.path.isdir(folder):
             continue
         if class_name not in by_name:
-            raise AnnotationError(f"{folder}: class folder not among the {len(names)} known classes")
+            raise AnnotationError(f"{folder}: class folder not among the {len(names)} known classes"
+                                  + (f" (the names in {class_file})" if class_file else ""))
         for file_name in sorted(os.listdir(folder)):
             if file_name.lower().endswith(VIDEO_EXTENSIONS):
                 paths.append(os.path.join(folder, file_name))
                 labels.append(by_name[class_name])
+            elif not file_name.startswith("."):  # hidden files (.DS_Store) are no one's videos
+                skipped.append(os.path.join(class_name, file_name))
     if not paths:
-        raise AnnotationError(f"{root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) in its class folders")
+        raise AnnotationError(f"{root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) in its class folders"
+                              + (f"; skipped {name_a_few(skipped)}" if skipped else ""))
+    if skipped:
+        logger.warning("%s: skipped %d file(s) whose extension is not a video's (%s): %s", root, len(skipped),
+                       " ".join(VIDEO_EXTENSIONS), name_a_few(skipped))
     return VideoList(paths, labels, names, source=root)
+
+
+def name_a_few(names: Sequence[str], shown: int = 5) -> str:
+    """'a, b, c and 7 more': a few names of a long list, for one-line messages."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def load_split(cfg, dataset: str, split: str) -> VideoList:

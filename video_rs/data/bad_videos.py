@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 BAD_VIDEOS_FILE = "bad_videos.txt"
-logger = logging.getLogger("video_rs.data")
+logger = logging.getLogger(__name__)
 
 
 class TooManyBadVideos(RuntimeError):
@@ -30,9 +30,10 @@ class BadVideoLog:
     appended since it last looked, so a video met by several workers is still logged and listed once.
     """
 
-    def __init__(self, output_dir: str | None, split: str):
+    def __init__(self, output_dir: str | None, split: str, *, quiet: bool = False):
         self.output_dir = output_dir
         self.split = split
+        self.quiet = quiet  # the caller reports each failure itself (tools/predict.py): no log, no file
         self._seen: set[str] = set()
         self._listed: set[str] = set()  # paths of this split already in the file
         self._offset = 0  # bytes of the file read into `_listed`
@@ -41,8 +42,10 @@ class BadVideoLog:
         if path in self._seen:
             return
         self._seen.add(path)
+        if self.quiet:
+            return
         if self.output_dir and not self._append_once(path, reason):
-            return  # another worker, rank or an earlier session of this run listed (and logged) it
+            return  # another worker, rank or an earlier, interrupted part of this run listed (and logged) it
         logger.warning("cannot decode %s (%s split): %s", path, self.split, reason)
 
     def _append_once(self, path: str, reason: str) -> bool:
@@ -68,7 +71,8 @@ class BadVideoLog:
         return True
 
     def __getstate__(self):
-        return {"output_dir": self.output_dir, "split": self.split, "_seen": set(), "_listed": set(), "_offset": 0}
+        return {"output_dir": self.output_dir, "split": self.split, "quiet": self.quiet, "_seen": set(),
+                "_listed": set(), "_offset": 0}
 
 
 def _lock(handle) -> None:

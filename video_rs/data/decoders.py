@@ -1,135 +1,129 @@
 """Frame-exact decoding of chosen frame indices with decord or PyAV, behind one interface.
 
-Both backends return the same thing for the same indices: a numpy uint8 array [T, H, W, C] (RGB),
-frame `i` being the i-th frame in presentation order. Indices past the end are clamped (the last
-frame repeats), so a video shorter than a clip is not an error. Anything that cannot be read
-raises one `DecodeError(path, reason)`, whatever the library raised, so callers have one policy.
+The contract, for both backends and every container:
 
-    with open_video(path, "pyav") as video:       # header only: frame count, fps, size
+- frame `i` is the i-th frame of a full sequential decode of the file, in presentation order
+  (`decode_sequential` is that reference); `num_frames` counts those frames, and `fps` is the rate
+  they were recorded at (the header's rate, unless the timestamps span a clearly different time:
+  then frames / seconds spanned, so a variable-rate file whose header lies still maps time right);
+- frames come out in display orientation (a phone's 90/180/270 degree rotation is applied) as numpy
+  uint8 [T, H, W, 3] RGB; `VideoInfo.rotation` says how much was turned;
+- indices past the end are clamped (the last frame repeats), so a short video is not an error;
+- anything unreadable raises one `DecodeError(path, reason)`, whatever the library raised.
+
+How each backend keeps it:
+
+- PyAV seeks only where timestamps can be trusted (MP4/MOV, Matroska/WebM, IVF): a demux pass at
+  open (no decoding) lists every frame's presentation timestamp; a seek lands on a keyframe and the
+  frames after it are named by exact timestamp lookup, never by rounding a time. Elsewhere (AVI,
+  whose timestamps are in decode order; MPEG-PS/TS, whose seeks land off the frame grid; any other
+  container), and whenever a seek lands somewhere unexpected, frames are counted from the start;
+  the position is kept, so later requests further on continue instead of starting again.
+- decord is used where it is frame-exact: H.264 in MP4/MOV/Matroska without an edit list that hides
+  frames. Other codecs and containers (it misplaces frames after a seek in AVI, MPEG-PS and HEVC,
+  numbers hidden frames, and cannot open AV1 or WebM without a duration) and files decord fails on
+  are decoded with PyAV, with one warning per kind of file (or per file, for failures).
+
+FFmpeg's own log lines are silenced in both libraries; a failure is reported once, by the caller.
+The PyAV backend and the sequential reference live in `pyav_video`, the shared types in `video_file`.
+
+    with open_video(path, "pyav") as video:       # opening lists the frames; no decoding
         indices = sampler(video.num_frames, video.fps)
         frames = video.get(indices)               # uint8 [len(indices), H, W, 3]
 """
 from __future__ import annotations
 
 import logging
-import math
 import os
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from video_rs.data.pyav_video import SEEKABLE_FORMATS, PyAVVideo, decode_sequential
+from video_rs.data.video_file import (DEFAULT_FPS, DecodeError, VideoInfo, check_file, clamp_indices, consistent_fps,
+                                      container_kinds, display_frame, frame_rotation, import_av, short_reason, upright)
+
+__all__ = ["BACKENDS", "DEFAULT_FPS", "DECORD_EXACT", "SEEKABLE_FORMATS", "DecodeError", "VideoInfo", "clamp_indices",
+           "decode", "decode_sequential", "display_frame", "frame_rotation", "open_video", "upright", "video_info"]
+
 BACKENDS = ("decord", "pyav")
-_PYAV_FALLBACKS: set[str] = set()  # files this process decoded with PyAV after decord failed (warned once each)
+DECORD_EXACT = {"h264": ("mov", "mp4", "matroska")}  # codec -> containers where decord seeks frame-exactly
+_WARNED: set[str] = set()  # files (or kinds of file) already warned about in this process
 logger = logging.getLogger(__name__)
-DEFAULT_FPS = 30.0  # used when a file does not say (the PySlowFast default)
 
 
-class DecodeError(Exception):
-    """A video (or part of it) cannot be decoded. `retryable`: another clip of it may still work."""
-
-    def __init__(self, path: str, reason: str, *, retryable: bool = False):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-        self.retryable = retryable
-
-    def __reduce__(self):  # keeps path/reason/retryable when raised inside a DataLoader worker
-        return (_rebuild_decode_error, (self.path, self.reason, self.retryable))
-
-
-def _rebuild_decode_error(path: str, reason: str, retryable: bool) -> DecodeError:
-    return DecodeError(path, reason, retryable=retryable)
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    num_frames: int
-    fps: float
-    height: int
-    width: int
-
-    @property
-    def duration(self) -> float:
-        """Seconds."""
-        return self.num_frames / self.fps
-
-
-def _valid_fps(value) -> float:
-    try:
-        fps = float(value)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return DEFAULT_FPS
-    return fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
-
-
-def _short_reason(err: BaseException) -> str:
-    """First meaningful line of a library error (decord's carry a C++ stack trace)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = next((line for line in lines if not line.startswith(("[bt]", "Stack trace"))), type(err).__name__)
-    return f"{type(err).__name__}: {text[:200]}"
-
-
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise DecodeError(path, "file not found")
-    if os.path.isdir(path):
-        raise DecodeError(path, "is a directory")
-    if os.path.getsize(path) == 0:
-        raise DecodeError(path, "empty file (0 bytes)")
-
-
-def clamp_indices(indices: Sequence[int], num_frames: int) -> np.ndarray:
-    return np.clip(np.asarray(indices, dtype=np.int64), 0, num_frames - 1)
+def _warn_once(key: str, message: str, *args) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning(message, *args)
 
 
 class _DecordVideo:
+    """decord where it is frame-exact (DECORD_EXACT); PyAV, warned once, for every other file and for
+    files decord cannot open or decode, so no file PyAV reads is ever counted bad."""
+
     def __init__(self, path: str):
+        check_file(path)
+        self.path = path
+        self._reader = None
+        self._pyav: PyAVVideo | None = None
+        try:
+            not_for_decord = _not_for_decord(path)
+        except DecodeError as err:  # PyAV cannot read the header: decord may still
+            not_for_decord, unreadable = None, err
+        if not_for_decord:
+            self._pyav = PyAVVideo(path)
+            _warn_once(not_for_decord, "decord does not decode %s frame-exactly (e.g. %s): these are decoded with "
+                       "PyAV", not_for_decord, path)
+        else:
+            try:
+                self._open_decord()
+            except Exception as err:
+                if not_for_decord is None:
+                    raise unreadable from None
+                self._pyav = self._fall_back(f"cannot open: {short_reason(err, path)}", retryable=False)
+        video = self._pyav or self
+        self.num_frames, self.fps = video.num_frames, video.fps
+
+    def _open_decord(self) -> None:
         import decord
 
-        _check_file(path)
-        self.path = path
-        self._pyav: _PyAVVideo | None = None  # set when decord failed on this file and PyAV did not
-        try:
-            self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-            self.num_frames = len(self._reader)
-            self.fps = _valid_fps(self._reader.get_avg_fps())
-        except Exception as err:  # decord raises DECORDError, RuntimeError, ... for unreadable input
-            raise DecodeError(path, f"cannot open: {_short_reason(err)}") from None
+        decord.logging.set_level(decord.logging.QUIET)  # its FFmpeg copy prints every corrupt macroblock
+        self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=1)
+        self.num_frames = len(self._reader)
         if self.num_frames <= 0:
-            raise DecodeError(path, "no video frames")
+            raise DecodeError(self.path, "no video frames")
+        times = self._reader.get_frame_timestamp([0, self.num_frames - 1])
+        self.fps = consistent_fps(self._reader.get_avg_fps(), self.num_frames, float(times[1][0] - times[0][0]))
+
+    def _fall_back(self, reason: str, *, retryable: bool) -> "PyAVVideo":
+        """decord failed on this file: PyAV gets a try before it counts as bad, and serves the rest of it."""
+        self._reader = None
+        try:
+            video = PyAVVideo(self.path)
+        except DecodeError:
+            raise DecodeError(self.path, reason, retryable=retryable) from None
+        _warn_once(self.path, "decord could not read %s (%s); decoding it with PyAV", self.path, reason)
+        return video
 
     @property
     def info(self) -> VideoInfo:
-        """decord has no size query: this decodes frame 0 (the clip path never needs it)."""
-        height, width = self.get([0]).shape[1:3]
-        return VideoInfo(self.num_frames, self.fps, int(height), int(width))
+        if self._pyav is not None:
+            return self._pyav.info
+        height, width = self.get([0]).shape[1:3]  # decord has no size query; its frames are upright already
+        return VideoInfo(self.num_frames, self.fps, int(height), int(width), _first_frame_rotation(self.path))
 
     def get(self, indices: Sequence[int]) -> np.ndarray:
-        wanted, inverse = np.unique(clamp_indices(indices, self.num_frames), return_inverse=True)
         if self._pyav is not None:
-            return self._pyav.get(wanted)[inverse.reshape(-1)]
+            return self._pyav.get(indices)
+        wanted, inverse = np.unique(clamp_indices(indices, self.num_frames), return_inverse=True)
         try:
             frames = self._reader.get_batch(wanted.tolist()).asnumpy()
-        except Exception as err:
-            frames = self._fall_back_to_pyav(wanted, f"frames {wanted[0]}..{wanted[-1]}: {_short_reason(err)}")
+        except Exception as err:  # decord 0.6 fails on widths of 16, 24, 48, 72 px (a row-copy size check)
+            self._pyav = self._fall_back(f"frames {wanted[0]}..{wanted[-1]}: {short_reason(err, self.path)}",
+                                         retryable=True)
+            return self._pyav.get(indices)
         return frames[inverse.reshape(-1)]
-
-    def _fall_back_to_pyav(self, wanted: np.ndarray, reason: str) -> np.ndarray:
-        """decord 0.6 fails on some files PyAV reads (frame widths of 16, 24, 48, 72 px: a row-copy size
-        check), so PyAV gets a try before the video counts as bad; it then serves the rest of this file."""
-        try:
-            self._pyav = _PyAVVideo(self.path)
-            frames = self._pyav.get(wanted)
-        except DecodeError:
-            if self._pyav is not None:
-                self._pyav.close()
-                self._pyav = None
-            raise DecodeError(self.path, reason, retryable=True) from None
-        if self.path not in _PYAV_FALLBACKS:
-            _PYAV_FALLBACKS.add(self.path)
-            logger.warning("decord could not decode %s (%s); decoded it with PyAV instead", self.path, reason)
-        return frames
 
     def close(self) -> None:
         self._reader = None
@@ -137,122 +131,51 @@ class _DecordVideo:
             self._pyav.close()
 
 
-class _PyAVVideo:
-    """Seeks to the keyframe before the first wanted frame, then decodes forward to the last one.
-
-    Frame numbers come from presentation timestamps on the `fps` (average rate) timeline, rounded, so
-    a variable-frame-rate file maps index i to the frame shown near time i / fps (a gap repeats the
-    frame before it). decord numbers stored frames instead; the two agree on constant-rate files.
-    """
-
-    TAIL_TOLERANCE = 0.05  # headers may over-count by a few frames: repeat the last real one
-
-    def __init__(self, path: str):
-        import av
-
-        _check_file(path)
-        self.path = path
-        try:
-            self._container = av.open(path, metadata_errors="ignore")
-        except Exception as err:
-            raise DecodeError(path, f"cannot open: {_short_reason(err)}") from None
-        try:
-            if not self._container.streams.video:
+def _not_for_decord(path: str) -> str:
+    """Which kind of file `path` is, when decord is not frame-exact on it ("hevc in .mp4 files", "...
+    with an edit list"); "" when decord serves it. From the header: no decoding."""
+    av = import_av()
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            if not container.streams.video:
                 raise DecodeError(path, "no video stream")
-            stream = self._stream = self._container.streams.video[0]
-            stream.codec_context.thread_count = 1
-            fps = _valid_fps(stream.average_rate or stream.guessed_rate)
-            self._time_base = float(stream.time_base) if stream.time_base else 1.0 / fps
-            self._start = stream.start_time or 0
-            self.fps = fps
-            self.num_frames = int(stream.frames or self._count_packets())
-            if self.num_frames <= 0:
-                raise DecodeError(path, "no video frames")
-            self.info = VideoInfo(self.num_frames, fps, int(stream.height), int(stream.width))
-        except DecodeError:
-            self.close()
-            raise
-        except Exception as err:
-            self.close()
-            raise DecodeError(path, f"cannot read header: {_short_reason(err)}") from None
+            stream = container.streams.video[0]
+            codec, kinds = stream.codec_context.name, container_kinds(container)
+            kind = f"{codec} in {os.path.splitext(path)[1].lower() or kinds[0]} files"
+            if not set(kinds) & set(DECORD_EXACT.get(codec, ())):
+                return kind
+            # an edit list that hides frames (a cut made without re-encoding): decord numbers hidden frames too
+            if any(entry.is_discard for entry in stream.index_entries):
+                return f"{kind} with an edit list"
+            return ""
+    except DecodeError:
+        raise
+    except Exception as err:
+        raise DecodeError(path, f"cannot open: {short_reason(err, path)}") from None
 
-    def _count_packets(self) -> int:
-        """Containers without a frame count (webm, mkv): count video packets; no decoding."""
-        count = sum(1 for packet in self._container.demux(self._stream) if packet.size)
-        self._container.seek(0)
-        return count
 
-    def _index_of(self, frame) -> int | None:
-        if frame.pts is None:
-            return None
-        return int(round((frame.pts - self._start) * self._time_base * self.fps))
-
-    def _pts_of(self, index: int) -> int:
-        return self._start + int(index / self.fps / self._time_base)
-
-    def get(self, indices: Sequence[int]) -> np.ndarray:
-        clamped = clamp_indices(indices, self.num_frames)
-        wanted, inverse = np.unique(clamped, return_inverse=True)
-        try:
-            frames = self._decode_sorted(wanted.tolist(), seek=int(wanted[0]) > 0)
-        except DecodeError:
-            raise
-        except Exception as err:
-            raise DecodeError(self.path, f"frames {wanted[0]}..{wanted[-1]}: {_short_reason(err)}",
-                              retryable=True) from None
-        return np.stack(frames)[inverse.reshape(-1)]
-
-    def _decode_sorted(self, wanted: list[int], *, seek: bool) -> list[np.ndarray]:
-        if seek:
-            self._container.seek(self._pts_of(wanted[0]), backward=True, any_frame=False, stream=self._stream)
-        else:
-            self._container.seek(0)
-        out: list[np.ndarray] = []
-        previous, last_index, counter = None, -1, -1
-        for frame in self._container.decode(self._stream):
-            counter += 1
-            index = self._index_of(frame)
-            if index is None:
-                if seek:  # no timestamps: only counting from the start gives frame numbers
-                    return self._decode_sorted(wanted, seek=False)
-                index = counter
-            if seek and previous is None and index > wanted[0]:
-                return self._decode_sorted(wanted, seek=False)  # the seek landed past the target
-            while len(out) < len(wanted) and wanted[len(out)] < index:  # a gap (variable frame rate)
-                out.append((previous or frame).to_ndarray(format="rgb24"))
-            if len(out) < len(wanted) and wanted[len(out)] == index:
-                out.append(frame.to_ndarray(format="rgb24"))
-            previous, last_index = frame, index
-            if len(out) == len(wanted):
-                return out
-        if previous is None:
-            # after a seek another position may still decode; from the start, nothing does
-            raise DecodeError(self.path, f"no frame could be decoded from frame {wanted[0]} on", retryable=seek)
-        shortfall = wanted[-1] - last_index
-        if shortfall > max(2, self.TAIL_TOLERANCE * self.num_frames):
-            raise DecodeError(self.path, f"stream ends at frame {last_index} of the {self.num_frames} "
-                              "its header announces (truncated file?)", retryable=True)
-        last = previous.to_ndarray(format="rgb24")
-        out.extend(last for _ in range(len(wanted) - len(out)))
-        return out
-
-    def close(self) -> None:
-        container = getattr(self, "_container", None)
-        if container is not None:
-            container.close()
-            self._container = None
+def _first_frame_rotation(path: str) -> int:
+    """Rotation of a file decord reads (decord applies it without saying so); 0 where PyAV cannot tell."""
+    av = import_av()
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            return frame_rotation(next(container.decode(stream)), stream)
+    except Exception:  # noqa: BLE001 - decord read this file; its rotation is unknown, not an error
+        return 0
 
 
 def open_video(path: str, backend: str):
-    """An open video: `.num_frames`, `.fps`, `.info` (VideoInfo; decord decodes a frame for the size),
-    `.get(indices)` -> uint8 [T, H, W, 3], `.close()`.
+    """An open video: `.num_frames`, `.fps`, `.info` (VideoInfo; may decode frame 0 for the size and
+    rotation), `.get(indices)` -> uint8 [T, H, W, 3] by the contract above, `.close()`.
 
-    Use as a context manager. Raises `DecodeError` when the file cannot be opened.
+    Use as a context manager. Raises `DecodeError` when the file cannot be opened. One open video
+    serves many requests: PyAV continues decoding forward where the next request starts later.
     """
     if backend == "decord":
         return _Closing(_DecordVideo(path))
     if backend == "pyav":
-        return _Closing(_PyAVVideo(path))
+        return _Closing(PyAVVideo(path))
     raise ValueError(f"unknown decoding backend {backend!r}; choose one of {BACKENDS}")
 
 
@@ -288,6 +211,6 @@ def decode(path: str, indices: Sequence[int], backend: str) -> np.ndarray:
 
 
 def video_info(path: str, backend: str) -> VideoInfo:
-    """Frame count, fps and size, as the backend sees them (for dataset checks)."""
+    """Frame count, fps, displayed size and rotation, as the backend sees them (for dataset checks)."""
     with open_video(path, backend) as video:
         return video.info

@@ -2,15 +2,18 @@
 
 Batch sizes are GLOBAL, as in PySlowFast: each of the `world` ranks takes TRAIN.BATCH_SIZE / world
 clips per step (an error when it does not divide, because the learning rate is tuned for the global
-batch), in TRAIN.GRAD_ACCUM_STEPS loader batches (micro-batches) of equal size, and TEST.BATCH_SIZE // world clips per evaluation step (rounded down, at least 1: only memory
-depends on it). In evaluation every rank reads its own shard, without the padding a
+batch), in TRAIN.GRAD_ACCUM_STEPS loader batches (micro-batches) of equal size. An evaluation batch
+holds whole videos (all views of a video come from one decode): TEST.BATCH_SIZE // world clips'
+worth, at least one video; the evaluator runs the model on TEST.BATCH_SIZE clips at a time. In evaluation every rank reads its own shard, without the padding a
 DistributedSampler adds, so each (video, view) is scored exactly once.
 """
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import signal
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -19,8 +22,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from video_rs.config import ConfigError
 from video_rs.data.annotations import AnnotationError, VideoList, load_split
-from video_rs.data.bad_videos import check_missing_files, logger
+from video_rs.data.bad_videos import check_missing_files
 from video_rs.data.dataset import MODES, VideoClipDataset, collate_clips
+from video_rs.data.mirror import mirrored_classes
+
+logger = logging.getLogger(__name__)
 
 
 class ShardSampler(Sampler[int]):
@@ -69,14 +75,6 @@ class SeededDistributedSampler(DistributedSampler):
             yield index, (epoch_seed + index * 0x9E3779B97F4A7C15) % 2**63
 
 
-def mirrored_classes(class_names) -> list[str]:
-    """Class pairs a horizontal flip turns into each other (the synthetic motions)."""
-    from video_rs.data.synthetic import MIRROR_PAIRS
-
-    names = set(class_names or ())
-    return [f"{a}/{b}" for a, b in MIRROR_PAIRS if a in names and b in names]
-
-
 def _rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -94,12 +92,16 @@ def split_of(cfg, mode: str) -> tuple[str, str]:
 
 def load_videos(cfg, mode: str) -> VideoList:
     """The split's video list, after the start-up check that its files exist (synthetic data made first)."""
+    # not at module top: the package would then import synthetic, and `python -m video_rs.data.synthetic`
+    # would run a second copy of a module already imported (runpy warns)
     from video_rs.data.synthetic import ensure_synthetic_dataset
 
     ensure_synthetic_dataset(cfg)
     kind, split = split_of(cfg, mode)
     try:
         videos = load_split(cfg, kind, split)
+        if not videos.paths:  # else a train list says "lower TRAIN.BATCH_SIZE" and a test "scores" nothing
+            raise AnnotationError(f"{videos.source}: the {split!r} list is empty: no videos to read")
     except AnnotationError as err:
         if mode != "val":
             raise
@@ -107,6 +109,20 @@ def load_videos(cfg, mode: str) -> VideoList:
                               f"{cfg.TRAIN.EVAL_PERIOD} epochs; TRAIN.EVAL_PERIOD 0 trains without it)") from err
     check_missing_files(videos.paths, cfg, split, videos.source)
     return videos
+
+
+def check_test_split(cfg) -> None:
+    """Start-up check of the split the multi-view test reads after training (TEST.ENABLE), so a missing
+    test.csv (or a wrong path prefix) stops the run before the first epoch, not after the last."""
+    if not cfg.TEST.ENABLE or (cfg.TRAIN.EVAL_PERIOD and split_of(cfg, "test") == split_of(cfg, "val")):
+        return  # no test, or the split validation already read
+    try:
+        load_videos(cfg, "test")
+    except AnnotationError as err:
+        kind, split = split_of(cfg, "test")
+        raise AnnotationError(f"{err} (the multi-view test after training reads the {split!r} split of "
+                              f"TEST.DATASET {kind}: TEST.SPLIT names it; TEST.ENABLE False trains without the "
+                              "test)") from err
 
 
 def seed_worker(worker_id: int) -> None:
@@ -134,19 +150,20 @@ def _per_rank(total: int, world: int, key: str) -> int:
     return total // world
 
 
-def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: VideoList | None = None) -> DataLoader:
+def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: VideoList | None = None,
+                 log_bad_videos: bool = True) -> DataLoader:
     """A DataLoader of `(clips uint8 [B, C, T, H, W], labels, video_index, view_index)` batches.
 
     `mode`: "train" (TRAIN.SPLIT, random clips, shuffled, drop_last), "val" (split "val", one centre
     view per video) or "test" (TEST.SPLIT, NUM_ENSEMBLE_VIEWS x NUM_SPATIAL_CROPS views per video).
     `videos` replaces the annotation files (e.g. a list of paths to predict). `output_dir` receives
-    bad_videos.txt.
+    bad_videos.txt. `log_bad_videos=False`: the caller reports unreadable videos itself (no log line, no file).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if videos is None:
         videos = load_videos(cfg, mode)
-    dataset = VideoClipDataset.from_cfg(cfg, mode, videos, output_dir=output_dir)
+    dataset = VideoClipDataset.from_cfg(cfg, mode, videos, output_dir=output_dir, log_bad_videos=log_bad_videos)
     if mode == "train" and cfg.DATA.RANDOM_FLIP and mirrored_classes(videos.class_names):
         logger.warning("DATA.RANDOM_FLIP is on but classes %s are mirror images of each other: a flip swaps "
                        "their labels (set DATA.RANDOM_FLIP False for the synthetic dataset)",
@@ -177,3 +194,12 @@ def build_loader(cfg, mode: str, *, output_dir: str | None = None, videos: Video
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(), drop_last=mode == "train",
         worker_init_fn=seed_worker, generator=generator, persistent_workers=workers > 0,
         prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if workers > 0 else None)
+
+
+def endless_batches(loader) -> Iterator:
+    """The loader's batches epoch after epoch, reshuffled each pass (set_epoch): for benchmarks that time
+    more batches than one epoch holds."""
+    for epoch in itertools.count():
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        yield from loader

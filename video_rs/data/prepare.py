@@ -6,26 +6,30 @@ the official split files are kept, with the video names turned into the resized 
 
 Decoding a 256-pixel copy is several times cheaper than decoding the original, and a short
 keyframe interval (`gop`, e.g. 32) makes random-clip seeks cheaper still (1.6x faster random-clip
-decoding measured with 32). Outputs are written to a hidden `.<name>.<pid>.<random>.partial.mp4`
-beside them and renamed, so an interrupted run leaves no half files under a real name and a re-run
-skips what is done (outputs that exist and decode).
+decoding measured with 32). A training copy at the rate the recipe samples (`fps`, e.g. 15 for
+every 2nd frame at 30) holds only frames a clip can use (datasets/README.md: cost and savings). Outputs
+are written to a hidden `.<name>.<pid>.<random>.partial.mp4` beside them and renamed, so an interrupted
+run leaves no half files under a real name and a re-run skips what is done (outputs that exist and decode).
 """
 from __future__ import annotations
 
 import csv
 import glob
+import itertools
 import os
 import shutil
-import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
+from video_rs.data.annotations import VIDEO_EXTENSIONS
 from video_rs.data.atomic import unique_temp_path
 from video_rs.data.check import check_video
+from video_rs.data.decoders import display_frame, open_video
 from video_rs.data.encode import VideoWriter
+from video_rs.data.progress import progress as report_progress
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -35,29 +39,54 @@ def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     return even(height), even(width)
 
 
+def kept_frames(source_fps: float, fps: float | None):
+    """Which source frames a copy at `fps` keeps: frame round(m * source_fps / fps) becomes frame m.
+
+    That is the frame the samplers pick for time m / fps (`sampling._clip_from` rounds the same
+    way), so a copy at TARGET_FPS / SAMPLING_RATE holds exactly the frames a clip can use. A copy is
+    never faster than its source: at or above the source rate every frame is kept.
+    """
+    step = source_fps / fps if fps and fps < source_fps else 1.0
+    wanted = 0
+    for index in itertools.count():
+        keep = index == round(wanted * step)
+        if keep:
+            wanted += 1
+        yield keep
+
+
 def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None = None, crf: int = 23,
-                 preset: str = "veryfast") -> str:
+                 preset: str = "veryfast", fps: float | None = None) -> str:
     """Re-encode `src` as H.264 mp4 at `dst` with the given short side; audio dropped. Returns "done"/"skipped".
+
+    The copy is constant-rate at the source's rate as the decoders see it (a variable-rate file's true
+    average), frame i being the source's frame i, upright (a phone's rotation applied to the pixels).
+    `fps` lowers the frame rate (e.g. to the TARGET_FPS / SAMPLING_RATE a recipe samples), keeping the
+    source frames `kept_frames` names.
 
     An existing `dst` is kept ("skipped") when its first, middle and last frame decode, else redone.
     """
-    import av
+    import av  # lazy: the heavy decoder loads only when re-encoding
 
     if os.path.exists(dst) and check_video(dst, 0, "pyav").ok:
         return "skipped"
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     partial = unique_temp_path(dst, ".partial.mp4")
     try:
+        with open_video(src, "pyav") as video:  # the decoding contract's rate and upright size
+            source_fps = Fraction(video.fps).limit_denominator(1001)
+            height, width = scaled_size(video.info.height, video.info.width, short_side)
+        out_fps = min(Fraction(fps).limit_denominator(1001), source_fps) if fps else source_fps
         with av.open(src) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            fps = stream.average_rate or stream.guessed_rate or Fraction(30)
-            height, width = scaled_size(stream.codec_context.height, stream.codec_context.width, short_side)
-            with VideoWriter(partial, width=width, height=height, fps=fps, crf=crf, gop=gop, preset=preset,
+            with VideoWriter(partial, width=width, height=height, fps=out_fps, crf=crf, gop=gop, preset=preset,
                              faststart=True) as writer:
-                for frame in container.decode(stream):
-                    writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p",
-                                                      interpolation="AREA"))
+                for frame, keep in zip(container.decode(stream), kept_frames(float(source_fps), float(out_fps))):
+                    if keep:
+                        frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
+                        writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p",
+                                                          interpolation="AREA"))
     except BaseException:
         if os.path.exists(partial):
             os.remove(partial)
@@ -67,29 +96,24 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
 
 
 def resize_job(job: tuple) -> tuple[str, str, str | None]:
-    """`(src, dst, short_side, gop, crf)` -> (dst, "done" | "skipped" | "failed", error); for process pools."""
-    src, dst, short_side, gop, crf = job
+    """`(src, dst, short_side, gop, crf[, fps])` -> (dst, "done" | "skipped" | "failed", error); for process pools."""
+    src, dst, short_side, gop, crf, *fps = job
     try:
-        return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf), None
-    except Exception as err:  # a corrupt download must not stop the other 240,000
+        return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf, fps=fps[0] if fps else None), None
+    except Exception as err:  # a corrupt download must not stop the other 240,000 (resize_video removed its temp file)
         return dst, "failed", f"{type(err).__name__}: {err}"
 
 
-def _progress(iterable, total):
-    """A tqdm bar on a terminal; plain iteration in logs and tests."""
-    if not sys.stderr.isatty():
-        return iterable
-    from tqdm import tqdm
+def resize_all(jobs: list[tuple], workers: int, *, progress=None) -> tuple[Counter, dict[str, str]]:
+    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error}).
 
-    return tqdm(iterable, total=total, dynamic_ncols=True)
-
-
-def resize_all(jobs: list[tuple], workers: int) -> tuple[Counter, dict[str, str]]:
-    """Run `resize_job`s in `workers` processes (in this one for 1). Returns ({status: count}, {dst: error})."""
+    `progress(iterator, total=n)` wraps the results (default: a bar on a terminal, else a line every 30 s).
+    """
     counts, failed = Counter(), {}
+    wrap = progress or (lambda iterable, total: report_progress(iterable, total=total, desc="resize"))
 
     def collect(results):
-        for dst, status, error in _progress(results, len(jobs)):
+        for dst, status, error in wrap(results, total=len(jobs)):
             counts[status] += 1
             if status == "failed":
                 failed[dst] = error
@@ -108,6 +132,9 @@ def add_resize_arguments(parser) -> None:
     parser.add_argument("--short-side", type=int, default=256, help="256 or 320 in the literature")
     parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (32: faster clip seeks)")
     parser.add_argument("--crf", type=int, default=23, help="x264 quality (lower = better, larger)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="lower the frame rate to this (training copies: DATA.TARGET_FPS / DATA.SAMPLING_RATE, "
+                             "15 for the recipes; see datasets/README.md)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel encoding processes")
 
 
@@ -144,17 +171,29 @@ def read_official_kinetics_csv(path: str) -> list[KineticsRow]:
     return rows
 
 
-def index_videos(folder: str) -> dict[str, str]:
-    """{file stem: path} of every video below `folder` (downloads may be nested per class)."""
-    from video_rs.data.annotations import VIDEO_EXTENSIONS
+# files a downloader leaves next to a clip under the same stem (metadata, thumbnails, subtitles, temp files)
+NOT_VIDEO_EXTENSIONS = (".txt", ".json", ".csv", ".description", ".log", ".jpg", ".jpeg", ".png", ".webp", ".gif",
+                        ".vtt", ".srt", ".ass", ".part", ".ytdl", ".tmp", ".temp", ".md5", ".sha256")
 
-    found = {}
+
+def index_videos(folder: str) -> dict[str, str]:
+    """{file stem: path} of every video below `folder` (downloads may be nested per class).
+
+    A file with a known video extension wins; any other file of that stem (not metadata, see
+    NOT_VIDEO_EXTENSIONS) is taken too, so a clip in a rarer container is resized (or reported as
+    failed, with FFmpeg's reason) instead of being called missing.
+    """
+    found, others = {}, {}
     for root, _, files in os.walk(folder):
-        for name in files:
+        for name in sorted(files):
             stem, ext = os.path.splitext(name)
-            if ext.lower() in VIDEO_EXTENSIONS and not name.endswith(".partial.mp4"):
+            if name.endswith(".partial.mp4") or name.startswith("."):
+                continue
+            if ext.lower() in VIDEO_EXTENSIONS:
                 found.setdefault(stem, os.path.join(root, name))
-    return found
+            elif ext.lower() not in NOT_VIDEO_EXTENSIONS:
+                others.setdefault(stem, os.path.join(root, name))
+    return {**others, **found}
 
 
 @dataclass(frozen=True)
@@ -235,7 +274,8 @@ def _locate(videos_dir: str, video: str, index: dict[str, str] | None) -> str | 
 
 
 def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: str, *, short_side: int = 256,
-                          gop: int | None = None, crf: int = 23, workers: int = 1) -> SplitPrepReport:
+                          gop: int | None = None, crf: int = 23, workers: int = 1, progress=None,
+                          fps: float | None = None) -> SplitPrepReport:
     """Resize every video a UCF101 / HMDB51 split uses to `out/<class>/<name>.mp4` and write the split files
     (`out/<official folder>/`) naming those mp4s, so `read_ucf101` / `read_hmdb51` read `out` as it is.
 
@@ -271,8 +311,8 @@ def prepare_split_dataset(dataset: str, videos_dir: str, splits_dir: str, out: s
             continue
         dst = os.path.join(out, _as_mp4(video))
         source_of[dst] = video
-        jobs.append((src, dst, short_side, gop, crf))
-    counts, failed_dst = resize_all(jobs, workers)
+        jobs.append((src, dst, short_side, gop, crf, fps))
+    counts, failed_dst = resize_all(jobs, workers, progress=progress)
     failed = {source_of[dst]: error for dst, error in failed_dst.items()}
 
     dropped = set(missing) | set(failed)

@@ -51,3 +51,24 @@ def uniform_clip_indices(num_video_frames: int, num_frames: int, sampling_rate: 
         starts = [k * last_start / (num_clips - 1) for k in range(num_clips)]
     step = source_step(sampling_rate, fps, target_fps)
     return [_clip_from(start, num_frames, step, num_video_frames) for start in starts]
+
+
+def decode_groups(clips: list[np.ndarray], *, max_gap: float, max_frames: int) -> list[list[int]]:
+    """Clips (in start order) that one forward decode serves together, as lists of clip numbers.
+
+    A clip joins the previous group while the frames between them are at most `max_gap` (decoding
+    through them is cheaper than a seek to the next keyframe) and the group's distinct frames stay
+    within `max_frames` (the memory one decode may hold). A clip always fits a group of its own.
+    """
+    groups: list[list[int]] = []
+    wanted = np.empty(0, dtype=np.int64)
+    for number, clip in enumerate(clips):
+        if groups:
+            joined = np.union1d(wanted, clip)
+            if int(clip.min()) - int(wanted.max()) <= max_gap and len(joined) <= max_frames:
+                groups[-1].append(number)
+                wanted = joined
+                continue
+        groups.append([number])
+        wanted = np.unique(clip)
+    return groups

@@ -5,15 +5,19 @@ moving left looks like a frame of one moving right. Start positions, shapes, siz
 colours, backgrounds and a static distractor are random nuisances; the motion signal is strong and
 clean, so a small 3D CNN learns it from 8-16 frame clips at ~64 px within CPU minutes.
 
+    root/.video_rs_synthetic                  marker, written first: the folder is this writer's own
     root/classes.txt                          one class name per line (line i = label i)
     root/{train,val,test}.csv                 "videos/<split>/<class>_0003.mp4 <label>"
     root/videos/<split>/<class>_<i>.mp4
 
 Deterministic by seed: every video draws from its own generator (seed, split, class, index).
+The writer refuses a folder that holds anything but an earlier synthetic dataset (a user's videos,
+annotations or class names), so generated files never mix with real data.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import time
@@ -21,11 +25,17 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
 
 import numpy as np
+import torch.distributed as dist
 
+from video_rs.data.annotations import name_a_few
 from video_rs.data.atomic import atomic_write, unique_temp_path
+from video_rs.config import ConfigError
 from video_rs.data.encode import write_video
 
+logger = logging.getLogger(__name__)
+
 SPLITS = ("train", "val", "test")
+MARKER_FILE = ".video_rs_synthetic"
 # name -> (kind, direction): translations drift a field of shapes (wrapping around the frame edges),
 # rotations turn it about the centre, scalings grow or shrink a disc. The first six are the demo's.
 MOTIONS: dict[str, tuple[str, tuple[float, float]]] = {
@@ -37,8 +47,6 @@ MOTIONS: dict[str, tuple[str, tuple[float, float]]] = {
     "grow": ("scale", (1, 0)), "shrink": ("scale", (-1, 0)),
 }
 CLASS_NAMES = list(MOTIONS)
-MIRROR_PAIRS = (("right", "left"), ("clockwise", "counterclockwise"), ("down_right", "down_left"),
-                ("up_left", "up_right"))  # a horizontal flip turns one into the other
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -136,6 +144,14 @@ def _write_one(job: tuple) -> None:
     os.replace(partial, path)  # a crash never leaves a half-written video under its real name
 
 
+def check_generation_folder(root: str) -> None:
+    """Raise FileExistsError when `root` holds files and is not a folder this writer made (no MARKER_FILE)."""
+    entries = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    if entries and MARKER_FILE not in entries:
+        raise FileExistsError(f"{root} already holds files ({name_a_few(entries)}) and is not a synthetic dataset "
+                              "folder: the generated videos, CSVs and classes.txt would mix with them")
+
+
 def generate_synthetic_dataset(root: str, *, num_classes: int, videos_per_class: Sequence[int] = (24, 6, 6),
                                num_frames: int = 48, size: Sequence[int] = (64, 80), fps: float = 30,
                                seed: int = 0, workers: int | None = None) -> str:
@@ -146,6 +162,9 @@ def generate_synthetic_dataset(root: str, *, num_classes: int, videos_per_class:
     if len(videos_per_class) != 3:
         raise ValueError(f"videos_per_class needs (train, val, test), got {videos_per_class}")
     height, width = (int(s) + int(s) % 2 for s in size)  # H.264 4:2:0 needs even sizes
+    check_generation_folder(root)
+    os.makedirs(root, exist_ok=True)
+    _write_text(os.path.join(root, MARKER_FILE), ["written by video_rs.data.synthetic: safe to regenerate into"])
     jobs, rows = [], {split: [] for split in SPLITS}
     for split_index, (split, count) in enumerate(zip(SPLITS, videos_per_class)):
         os.makedirs(os.path.join(root, "videos", split), exist_ok=True)
@@ -176,21 +195,24 @@ def _write_text(path: str, lines: Sequence[str]) -> None:
 def ensure_synthetic_dataset(cfg) -> None:
     """With SYNTHETIC.ENABLE, generate into DATA.PATH_TO_DATA_DIR unless its train.csv exists.
 
-    Under torch.distributed, rank 0 writes and the others wait at a barrier.
+    A folder holding other data (a folder-per-class or UCF101 layout has no train.csv) is refused
+    with a ConfigError naming it. Under torch.distributed, rank 0 writes and the others wait at a barrier.
     """
     if not cfg.SYNTHETIC.ENABLE:
         return
-    import torch.distributed as dist
-
     root = cfg.DATA.PATH_TO_DATA_DIR
     if not root:
-        from video_rs.config import ConfigError
-
         raise ConfigError("SYNTHETIC.ENABLE needs DATA.PATH_TO_DATA_DIR: the folder to generate the dataset into")
     distributed = dist.is_available() and dist.is_initialized()
-    if not os.path.isfile(os.path.join(root, "train.csv")) and (not distributed or dist.get_rank() == 0):
-        from video_rs.data.bad_videos import logger
-
+    missing = not os.path.isfile(os.path.join(root, "train.csv"))
+    if missing:
+        try:
+            check_generation_folder(root)  # on every rank, so none is left waiting at the barrier
+        except FileExistsError as err:
+            raise ConfigError(f"SYNTHETIC.ENABLE would generate the synthetic dataset into DATA.PATH_TO_DATA_DIR, but "
+                              f"{err}. Set SYNTHETIC.ENABLE False to use the data in {root}, or give "
+                              "DATA.PATH_TO_DATA_DIR an empty or new folder") from None
+    if missing and (not distributed or dist.get_rank() == 0):
         started = time.perf_counter()
         generate_synthetic_dataset(root, num_classes=cfg.MODEL.NUM_CLASSES,
                                    videos_per_class=tuple(cfg.SYNTHETIC.VIDEOS_PER_CLASS),

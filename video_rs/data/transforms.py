@@ -20,9 +20,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torchvision import tv_tensors
-from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
+
+from video_rs.data.randaugment import ClipRandAugment
 
 Box = tuple[int, int, int, int]  # top, left, height, width
 
@@ -95,76 +95,12 @@ def spatial_crop_boxes(height: int, width: int, num_crops: int) -> list[Box]:
     return [(0, offset, side, side) for offset in offsets]
 
 
-def to_clip(video: torch.Tensor) -> torch.Tensor:
-    """[T, C, H, W] -> contiguous [C, T, H, W] (the model's per-clip layout)."""
-    return video.permute(1, 0, 2, 3).contiguous()
-
-
-MAX_MAGNITUDE = 30  # paper-scale magnitudes 0..30 (3x each op's usual maximum); the paper uses 10 and 15
-
-
-def _scaled(maximum, limit: float | None = None):
-    """Magnitudes 0..MAX_MAGNITUDE for an op whose strength is `maximum` (or `maximum(height, width)`)
-    at the paper's magnitude 10, optionally capped at `limit`."""
-    def magnitudes(num_bins: int, height: int, width: int) -> torch.Tensor:
-        top = maximum(height, width) if callable(maximum) else maximum
-        values = torch.arange(num_bins, dtype=torch.float32) * (top / 10)
-        return values if limit is None else values.clamp(max=limit)
-
-    return magnitudes
-
-
-class PaperScaleRandAugment(v2.RandAugment):
-    """torchvision's RandAugment ops on the magnitude scale of the paper (and of TF / timm).
-
-    There magnitude 10 is each op's full strength (rotate 30°, shear 0.3, translate 45% of the side,
-    colour factors 1 ± 0.9, posterize to 4 bits, solarize everything) and larger values extrapolate:
-    ResNet-RS trains with 15 at 224 px. torchvision's own `magnitude` spreads the same strengths over
-    31 bins, so its 10 is a third of the paper's 10. Colour factors stop at 1 ± 0.9 (a factor of 0.1
-    is timm's floor; below it a clip goes black or flat grey) and posterize at 1 bit. Areas that rotation, shear and
-    translation uncover are mid-grey (128), as in TF and timm.
-    """
-
-    _AUGMENTATION_SPACE = {
-        "Identity": (lambda num_bins, height, width: None, False),
-        "ShearX": (_scaled(0.3), True),
-        "ShearY": (_scaled(0.3), True),
-        "TranslateX": (_scaled(lambda height, width: 150.0 / 331.0 * width), True),
-        "TranslateY": (_scaled(lambda height, width: 150.0 / 331.0 * height), True),
-        "Rotate": (_scaled(30.0), True),
-        "Brightness": (_scaled(0.9, 0.9), True),
-        "Color": (_scaled(0.9, 0.9), True),
-        "Contrast": (_scaled(0.9, 0.9), True),
-        "Sharpness": (_scaled(0.9, 0.9), True),
-        "Posterize": (lambda num_bins, height, width: (8 - _scaled(4.0, 7.0)(num_bins, height, width)).round().int(),
-                      False),
-        "Solarize": (lambda num_bins, height, width: 1.0 - _scaled(1.0, 1.0)(num_bins, height, width), False),
-        "AutoContrast": (lambda num_bins, height, width: None, False),
-        "Equalize": (lambda num_bins, height, width: None, False),
-    }
-
-    def __init__(self, num_ops: int, magnitude: int):
-        if not 0 <= magnitude <= MAX_MAGNITUDE:
-            raise ValueError(f"RandAugment magnitude {magnitude} is outside 0..{MAX_MAGNITUDE} (paper scale)")
-        super().__init__(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=MAX_MAGNITUDE + 1, fill=128)
-
-
-class ClipRandAugment:
-    """RandAugment with one draw per clip, shared by all its frames, on any device.
-
-    `video` takes one [T, C, H, W] clip (the loader's path); calling it takes a uint8 batch
-    [B, C, T, H, W] and gives every clip its own draw (the on-device path, `AUG.ON_DEVICE`).
-    `magnitude` is on the paper's scale (`PaperScaleRandAugment`).
-    """
-
-    def __init__(self, num_ops: int, magnitude: int):
-        self._op = PaperScaleRandAugment(num_ops=num_ops, magnitude=magnitude)
-
-    def video(self, video: torch.Tensor) -> torch.Tensor:
-        return self._op(tv_tensors.Video(video.contiguous())).as_subclass(torch.Tensor)
-
-    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.video(clip.transpose(0, 1)).transpose(0, 1) for clip in clips])
+def to_clip(video: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """[T, C, H, W] -> contiguous [C, T, H, W] (the model's per-clip layout), written into `out` when given
+    (a slot of the batch: the clip is copied once, straight into place)."""
+    if out is None:
+        return video.permute(1, 0, 2, 3).contiguous()
+    return out.copy_(video.permute(1, 0, 2, 3))
 
 
 @dataclass
@@ -183,7 +119,7 @@ class TrainTransform:
         self._randaug = ClipRandAugment(self.randaug_num_ops, self.randaug_magnitude) \
             if self.randaug_num_ops > 0 else None
 
-    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+    def __call__(self, video: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         height, width = video.shape[-2:]
         if self.area_range:
             box = random_resized_crop_box(height, width, self.area_range, self.aspect_range)
@@ -194,7 +130,7 @@ class TrainTransform:
             video = video.flip(-1)
         if self._randaug is not None:
             video = self._randaug.video(video)
-        return to_clip(video)
+        return to_clip(video, out)
 
 
 @dataclass
@@ -205,8 +141,12 @@ class EvalTransform:
     num_crops: int = 1
 
     def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        return torch.stack([to_clip(crop) for crop in self.crops(video)])
+
+    def crops(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """The resized crops of every frame, each [T, C, S, S], before the change to the clip layout."""
         boxes = spatial_crop_boxes(video.shape[-2], video.shape[-1], self.num_crops)
-        return torch.stack([to_clip(crop_and_resize(video, box, self.crop_size)) for box in boxes])
+        return [crop_and_resize(video, box, self.crop_size) for box in boxes]
 
 
 def normalize_clips(clips: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

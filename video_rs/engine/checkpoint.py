@@ -30,10 +30,15 @@ import logging
 import os
 import random
 import re
+import tempfile
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
+
+from video_rs.config import flatten_keys, load_cfg
+from video_rs.models import build_model
 
 from video_rs.data.atomic import atomic_write
 
@@ -179,10 +184,6 @@ def eval_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def cfg_from_checkpoint(state: dict[str, Any], opts: list[str] | None = None):
     """The run's resolved config, rebuilt from the YAML stored in the checkpoint (+ overrides)."""
-    import tempfile
-
-    from video_rs.config import load_cfg
-
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         handle.write(state["cfg"])
     try:
@@ -196,10 +197,6 @@ NETWORK_KEYS = ("MODEL.ARCH", "MODEL.NUM_CLASSES", "RESNET.", "BN.NORM_TYPE")  #
 
 def network_differences(state: dict[str, Any], cfg, *, skip: tuple[str, ...] = ()) -> list[str]:
     """'KEY: X in the checkpoint, Y here' for each network-shaping key the file's config and `cfg` disagree on."""
-    import yaml
-
-    from video_rs.config import flatten_keys
-
     try:
         stored = flatten_keys(yaml.safe_load(state.get("cfg") or "") or {})
     except yaml.YAMLError:
@@ -233,8 +230,6 @@ def describe_mismatch(problems: list[str], differences: list[str]) -> str:
 
 def build_model_from_checkpoint(state: dict[str, Any]):
     """(model with the evaluation weights loaded, its config): no YAML file needed."""
-    from video_rs.models import build_model
-
     cfg = cfg_from_checkpoint(state)
     model = build_model(cfg)
     model.load_state_dict(eval_weights(state))

@@ -23,11 +23,17 @@ def is_dist() -> bool:
 
 
 def get_rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    """This process's rank: the process group's once joined, torchrun's RANK before (0 outside torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", 0))
 
 
 def get_world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    """Processes in the run: the process group's size once joined, torchrun's WORLD_SIZE before (else 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", 1))
 
 
 def is_main_process() -> bool:
@@ -44,7 +50,10 @@ def select_device(cfg) -> torch.device:
     want = cfg.DEVICE
     if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("DEVICE is 'cuda' but torch sees no CUDA device; use DEVICE cpu")
+            from video_rs.config import ConfigError
+
+            raise ConfigError("DEVICE is 'cuda' but no CUDA device is available (torch sees none); "
+                              "use DEVICE cpu, or DEVICE auto to take a GPU when there is one")
         index = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
@@ -61,12 +70,12 @@ def auto_backend(device: torch.device, local_world_size: int, device_count: int)
 
 def init_distributed(cfg, device: torch.device) -> None:
     """Join the torchrun process group when WORLD_SIZE > 1 (backend: cfg.DIST_BACKEND, "auto" as `auto_backend`)."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
+    world = get_world_size()
     if world <= 1 or dist.is_initialized():
         return
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
     device_count = torch.cuda.device_count() if device.type == "cuda" else 0
-    if device.type == "cuda" and local_world > device_count and int(os.environ.get("RANK", 0)) == 0:
+    if device.type == "cuda" and local_world > device_count and get_rank() == 0:
         logger.warning("%d processes share %d GPU(s): a functional check of the DDP path, not a scaling "
                        "measurement", local_world, device_count)
     backend = cfg.DIST_BACKEND
@@ -79,11 +88,6 @@ def init_distributed(cfg, device: torch.device) -> None:
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def barrier() -> None:
-    if is_dist():
-        dist.barrier()
 
 
 def all_gather_object(obj: Any) -> list[Any]:
@@ -102,15 +106,6 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor.tolist()
-
-
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's `obj` on every rank (e.g. a decision only rank 0 can make after reading disk)."""
-    if not is_dist():
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
 
 
 def broadcast_buffers(module: torch.nn.Module) -> None:

@@ -35,7 +35,8 @@ class ModelEma:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """One fused multi-tensor lerp: the per-tensor loop over `state_dict()` cost ~10 ms of host time per
-        RS-50 step (404 tensors, measured on CPU), this ~2 ms; an H100 step is ~50 ms."""
+        RS-50 step (404 tensors, measured on CPU), this ~2 ms; a GPU step at the project's throughput target
+        would take ~50 ms (not yet measured on a GPU)."""
         decay = self.current_decay()
         ema_floats, floats, ema_counters, counters = self._pairs(model)
         if ema_floats:

@@ -14,21 +14,22 @@ import os
 import torch
 from torch import nn
 
+from video_rs.data import FAILED_VIEW, build_loader
 from video_rs.engine.checkpoint import (CheckpointError, build_model_from_checkpoint, find_latest_checkpoint,
                                        load_checkpoint, network_differences)
-from video_rs.engine.distributed import all_gather_object, init_distributed, is_main_process, select_device
-from video_rs.engine.logging import get_logger, progress, setup_logging
+from video_rs.engine.distributed import all_gather_object, is_main_process
+from video_rs.engine.logging import get_logger, progress
 from video_rs.engine.metrics import VideoScores, classification_metrics
-from video_rs.engine.run_lock import hold_output_dir
+from video_rs.engine.reports import write_test_reports
+from video_rs.engine.run_lock import holding_output_dir
 from video_rs.engine.runtime import Runtime
+from video_rs.engine.session import start_run
 
 
 @torch.no_grad()
 def score_views(model: nn.Module, loader, runtime: Runtime, *, num_classes: int, method: str = "sum",
                 chunk: int = 64, desc: str = "eval") -> VideoScores:
     """Softmax scores of every view, aggregated per video and merged over ranks (result on every rank)."""
-    from video_rs.data import FAILED_VIEW
-
     was_training = model.training
     model.eval()
     local = VideoScores(num_classes, method)
@@ -61,20 +62,15 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
 
     Without `model`, the weights (EMA when kept) come from TEST.CHECKPOINT_FILE_PATH or the newest
     checkpoint in OUTPUT_DIR, and the network is rebuilt from the config stored in that file.
-    Holds OUTPUT_DIR's lock (`hold_output_dir`): a second run there stops at start-up.
+    Holds OUTPUT_DIR's lock (`holding_output_dir`): a second run there stops at start-up.
     """
-    init_distributed(cfg, select_device(cfg))
-    with hold_output_dir(cfg.OUTPUT_DIR):
+    with holding_output_dir(cfg):
         return _test(cfg, model=model, class_names=class_names)
 
 
 def _test(cfg, *, model: nn.Module | None, class_names: list[str] | None) -> dict:
-    from video_rs.data import build_loader
-    from video_rs.engine.reports import write_test_reports
-
-    device = select_device(cfg)
-    init_distributed(cfg, device)
-    log = setup_logging(cfg.OUTPUT_DIR)
+    device = start_run(cfg)
+    log = get_logger()
     checkpoint_path = None
     if model is None:
         checkpoint_path, state = _test_checkpoint(cfg)
@@ -88,6 +84,7 @@ def _test(cfg, *, model: nn.Module | None, class_names: list[str] | None) -> dic
             log.warning("the network is rebuilt from %s's own config, not this one (%s)", checkpoint_path,
                         "; ".join(differences))
         class_names = class_names or state.get("class_names")
+        log.info("testing %s; results go to %s", checkpoint_path, cfg.OUTPUT_DIR)
         runtime = Runtime.from_cfg(_with_input_normalisation(cfg, model_cfg, checkpoint_path), device)
     else:
         runtime = Runtime.from_cfg(cfg, device)
@@ -109,14 +106,34 @@ def _test(cfg, *, model: nn.Module | None, class_names: list[str] | None) -> dic
     return results
 
 
+def with_checkpoint_output_dir(cfg):
+    """`cfg` with OUTPUT_DIR = OUTPUT_DIR/test_<checkpoint name> when TEST.CHECKPOINT_FILE_PATH names one.
+
+    Evaluating a chosen checkpoint (tools/test_net.py) must not overwrite the results.json and
+    predictions.csv of the test that ended training, nor those of another checkpoint's evaluation.
+    """
+    if not cfg.TEST.CHECKPOINT_FILE_PATH:
+        return cfg
+    name = os.path.splitext(os.path.basename(cfg.TEST.CHECKPOINT_FILE_PATH))[0]
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.OUTPUT_DIR = os.path.join(cfg.OUTPUT_DIR, f"test_{name}")
+    cfg.freeze()
+    return cfg
+
+
 def _log_test_metrics(results: dict, max_bad_fraction: float) -> None:
-    """The test's one-line summary; unreadable videos are left out of the metrics, so say loudly when many were."""
+    """The test's one-line summary; unreadable videos are left out of the metrics, so say loudly when many were,
+    and raise (a user error: exit status 2) when none could be scored."""
     log = get_logger()
     metrics, total = results["metrics"], results["num_videos_total"]
-    if metrics["num_videos"] == 0:
-        log.error("test: no video could be scored: all %d failed to decode (results.json lists them with the reason)",
-                  total)
-        return
+    if metrics["num_videos"] == 0:  # the reports are written; the run still must not look like a success
+        from video_rs.data.bad_videos import TooManyBadVideos
+
+        message = (f"test: no video could be scored: all {total} failed to decode (results.json lists them with "
+                   "the reason)")
+        log.error(message)
+        raise TooManyBadVideos(message)
     log.info("test: top-1 %.2f%%  top-5 %.2f%%  mean-class %.2f%% over %d videos (%d failed)", metrics["top1"],
              metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"], len(results["failed_videos"]))
     unreadable = total - metrics["num_videos"]  # no view decoded: left out of the metrics

@@ -9,11 +9,16 @@ inflation path (`TRAIN.CHECKPOINT_TYPE timm`) plugs in here.
 """
 from __future__ import annotations
 
+import os
+
 from torch import nn
 
+from video_rs.config import cfg_to_yaml
 from video_rs.engine.checkpoint import (CheckpointError, describe_mismatch, eval_weights, load_checkpoint,
-                                       network_differences, tensor_mismatches)
+                                       network_differences, save_checkpoint, tensor_mismatches)
 from video_rs.engine.logging import get_logger
+from video_rs.models import build_model
+from video_rs.models.weights import Conversion, WeightConversionError, inflate_timm_weights
 
 
 def load_pretrained(model: nn.Module, cfg) -> dict[str, list[str]]:
@@ -22,8 +27,6 @@ def load_pretrained(model: nn.Module, cfg) -> dict[str, list[str]]:
     if not path:
         return {"loaded": [], "skipped": [], "missing": []}
     if cfg.TRAIN.CHECKPOINT_TYPE == "timm":  # 2D ImageNet weights, inflated on load; raises on any misfit
-        from video_rs.models.weights import inflate_timm_weights
-
         report = inflate_timm_weights(model, path, mode=cfg.TRAIN.CHECKPOINT_INFLATE_MODE).as_load_report()
     else:
         state = load_checkpoint(path)
@@ -74,3 +77,26 @@ def set_train_mode(model: nn.Module, cfg) -> None:
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
+
+
+def convert_timm_checkpoint(
+    src: str, cfg, out: str, *, mode: str = "center", allow_mismatch: bool = False,
+    class_names: list[str] | None = None,
+) -> Conversion:
+    """Write a video_rs checkpoint (resolved cfg, class names, inflated weights) from a timm file.
+
+    The file is complete, so `tools/test_net.py` / `tools/predict.py` rebuild the model from it
+    alone; with `allow_mismatch`, tensors the source lacked keep the model's fresh initialisation.
+    """
+    if class_names is not None and len(class_names) != cfg.MODEL.NUM_CLASSES:
+        raise WeightConversionError(
+            f"{len(class_names)} class names for MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
+    model = build_model(cfg)
+    conversion = inflate_timm_weights(model, src, mode=mode, allow_mismatch=allow_mismatch)
+    save_checkpoint(out, {
+        "epoch": 0, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
+        "ema": None, "optimizer": None, "schedule": None, "scaler": None, "metrics": {},
+        "converted_from": {"type": "timm", "file": os.path.basename(src), "inflate_mode": mode,
+                           "problems": conversion.problems()},
+    })
+    return conversion

@@ -10,12 +10,32 @@ import logging
 import math
 import os
 import sys
+import tempfile
 from typing import Any, Iterable
 
 from video_rs.data.atomic import atomic_write
+from video_rs.data.progress import progress as report_progress
 from video_rs.engine.distributed import is_main_process
 
 LOGGER_NAME = "video_rs"
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Stop at start-up, before any data is read, when OUTPUT_DIR is empty or cannot be written.
+
+    Otherwise the first checkpoint (an epoch later) or results.json (after the whole test) fails.
+    """
+    from video_rs.config import ConfigError
+
+    if not output_dir.strip():
+        raise ConfigError("OUTPUT_DIR is empty: a run writes its log, checkpoints and results there; give it a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe, probe_path = tempfile.mkstemp(dir=output_dir, prefix=".write_test_")
+        os.close(probe)
+        os.remove(probe_path)
+    except OSError as err:
+        raise ConfigError(f"OUTPUT_DIR {output_dir!r} cannot be written: {err.strerror or err}") from None
 
 
 def setup_logging(output_dir: str | None) -> logging.Logger:
@@ -43,13 +63,11 @@ def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-def progress(iterable: Iterable, *, total: int | None = None, desc: str = "") -> Iterable:
-    """A tqdm bar on rank 0 when stderr is a terminal; the bare iterable otherwise (CI, logs, ranks > 0)."""
-    if not (is_main_process() and sys.stderr.isatty()):
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", leave: bool = False) -> Iterable:
+    """On rank 0, a tqdm bar when stderr is a terminal, else a progress line every 30 s (nohup, SLURM);
+    the bare iterable on other ranks. The data tools take it as their `progress` argument
+    (`leave=True` keeps the finished bar on screen)."""
+    return report_progress(iterable, total=total, desc=desc, enabled=is_main_process(), leave=leave)
 
 
 class MetricsWriter:

@@ -3,6 +3,11 @@
 Running statistics are an EMA over the last iterations of weights that kept changing; before an
 evaluation PySlowFast replaces them by the plain mean over `BN.NUM_BATCHES_PRECISE` batches of
 the final weights (Wu & Johnson, "Rethinking Batch in BatchNorm").
+
+Kept here rather than calling `fvcore.nn.precise_bn.update_bn_stats`, which would change the numbers:
+fvcore estimates the population variance (the spread of the per-batch means included) where these
+statistics are the plain average of per-batch variances, it stops with an assertion when the loader
+ends before `num_batches`, and it has no all-reduce across ranks.
 """
 from __future__ import annotations
 

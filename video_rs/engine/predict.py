@@ -16,7 +16,10 @@ from typing import Sequence
 
 import torch
 
-from video_rs.engine.checkpoint import cfg_from_checkpoint, eval_weights, load_checkpoint
+from video_rs.data.annotations import VideoList
+from video_rs.data.loader import build_loader
+from video_rs.engine.checkpoint import (CheckpointError, cfg_from_checkpoint, eval_weights, load_checkpoint,
+                                       network_differences)
 from video_rs.engine.distributed import select_device
 from video_rs.engine.evaluate import score_views
 from video_rs.engine.runtime import Runtime
@@ -47,6 +50,10 @@ def predict_videos(checkpoint: str, paths: Sequence[str], *, opts: Sequence[str]
     """Score each file with every test view; a file that cannot be read gets an `error`, not an exception."""
     state = load_checkpoint(checkpoint)
     cfg = cfg_from_checkpoint(state, list(opts))
+    changed = network_differences({"cfg": cfg_from_checkpoint(state).dump()}, cfg)  # what the overrides change
+    if changed:  # the stored weights fit only the network they were trained as
+        raise CheckpointError(f"{checkpoint}: the overrides change the network its weights belong to "
+                              f"({'; '.join(changed)}); drop them: predict runs the checkpoint's own network")
     model = build_model(cfg)
     model.load_state_dict(eval_weights(state))
     num_classes = cfg.MODEL.NUM_CLASSES
@@ -74,8 +81,6 @@ def predict_videos(checkpoint: str, paths: Sequence[str], *, opts: Sequence[str]
 
 def _test_views(cfg, paths: list[str]):
     """(dataset, loader) of the test views of `paths`, through the data package (label 0: unknown)."""
-    from video_rs.data.annotations import VideoList
-    from video_rs.data.loader import build_loader
-
-    loader = build_loader(cfg, "test", videos=VideoList(paths, [0] * len(paths), source="command line"))
+    loader = build_loader(cfg, "test", videos=VideoList(paths, [0] * len(paths), source="command line"),
+                          log_bad_videos=False)  # each unreadable file gets its own ERROR line from the caller
     return loader.dataset, loader

@@ -16,7 +16,9 @@ import socket
 from typing import Iterator
 
 from video_rs.config import ConfigError
-from video_rs.engine.distributed import broadcast_object, is_main_process
+from video_rs.engine.distributed import all_gather_object, is_main_process
+from video_rs.engine.logging import check_output_dir
+from video_rs.engine.session import start_run
 
 LOCK_FILE = ".lock"
 logger = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ def hold_output_dir(output_dir: str) -> Iterator[None]:
                 handle = _acquire(output_dir)
             except OutputDirUnavailable as err:
                 error = str(err)
-        error = broadcast_object(error)
+        error = all_gather_object(error)[0]  # rank 0's answer, on every rank
         if error:
             raise OutputDirUnavailable(error)
         _held[key] = [handle, 0]
@@ -118,3 +120,13 @@ def hold_output_dir(output_dir: str) -> Iterator[None]:
             handle = _held.pop(key)[0]
             if handle is not None:
                 handle.close()  # closing the file drops the lock
+
+
+@contextlib.contextmanager
+def holding_output_dir(cfg) -> Iterator[None]:
+    """A run's start: OUTPUT_DIR checked, the process group joined (every rank learns through it whether
+    rank 0 got the lock), then the lock held for the block, before the run writes anything there."""
+    check_output_dir(cfg.OUTPUT_DIR)
+    start_run(cfg, log=False)
+    with hold_output_dir(cfg.OUTPUT_DIR):
+        yield

@@ -19,20 +19,25 @@ import torch
 from torch import nn
 
 from video_rs.config import cfg_to_yaml
+from video_rs.data import build_loader, check_bad_fraction
 from video_rs.data.atomic import atomic_write
+from video_rs.data.bad_videos import count_listed_bad_videos
+from video_rs.data.loader import check_test_split
 from video_rs.engine import checkpoint as ckpt
-from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, broadcast_buffers, cleanup_distributed, get_rank,
-                                         init_distributed, is_main_process, select_device)
+from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, broadcast_buffers, get_rank, get_world_size,
+                                         is_main_process)
 from video_rs.engine.ema import ModelEma
-from video_rs.engine.evaluate import validate
+from video_rs.engine.evaluate import test, validate
 from video_rs.engine.finetune import freeze_backbone, load_pretrained, set_train_mode
-from video_rs.engine.logging import MetricsWriter, get_logger, progress, read_metrics, setup_logging
+from video_rs.engine.logging import MetricsWriter, get_logger, progress, read_metrics
 from video_rs.engine.optim import LRSchedule, build_optimizer
 from video_rs.engine.plots import plot_training_curves
 from video_rs.engine.precise_bn import update_bn_stats
 from video_rs.engine.preemption import CheckpointTriggers, TrainingStopped
-from video_rs.engine.run_lock import hold_output_dir
+from video_rs.engine.run_lock import holding_output_dir
 from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
+from video_rs.engine.session import run_session, start_run
+from video_rs.models import build_model
 
 
 class NonFiniteLossError(RuntimeError):
@@ -117,7 +122,7 @@ def _timed_batches(loader, window: dict) -> Iterator[tuple[torch.Tensor, torch.T
 
 
 def _out_of_memory(cfg, clips: int) -> BatchMemoryError:
-    world = int(os.environ.get("WORLD_SIZE", 1))
+    world = get_world_size()
     return BatchMemoryError(
         f"out of GPU memory with {clips} clips of {cfg.DATA.NUM_FRAMES} x {cfg.DATA.TRAIN_CROP_SIZE}² per process "
         f"at once (TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} over {world} process(es) in TRAIN.GRAD_ACCUM_STEPS "
@@ -221,19 +226,13 @@ def train(cfg) -> dict:
     Holds OUTPUT_DIR's lock throughout; SIGTERM / SIGINT stop it after the current step with a
     checkpoint of the exact position (`TrainingStopped`), from which a rerun continues.
     """
-    init_distributed(cfg, select_device(cfg))
-    with hold_output_dir(cfg.OUTPUT_DIR), CheckpointTriggers(cfg.TRAIN.CHECKPOINT_PERIOD_MINUTES) as triggers:
+    with holding_output_dir(cfg), CheckpointTriggers(cfg.TRAIN.CHECKPOINT_PERIOD_MINUTES) as triggers:
         return _train(cfg, triggers)
 
 
 def _train(cfg, triggers: CheckpointTriggers) -> dict:
-    from video_rs.data import build_loader, check_bad_fraction
-    from video_rs.data.bad_videos import count_listed_bad_videos
-    from video_rs.models import build_model
-
-    device = select_device(cfg)
-    init_distributed(cfg, device)
-    log = setup_logging(cfg.OUTPUT_DIR)
+    device = start_run(cfg)
+    log = get_logger()
     seed_everything(cfg.RNG_SEED)  # identical initial weights on every rank
     runtime = Runtime.from_cfg(cfg, device)
 
@@ -244,6 +243,7 @@ def _train(cfg, triggers: CheckpointTriggers) -> dict:
     model = runtime.place(maybe_sync_batchnorm(model, cfg))
     train_loader = build_loader(cfg, "train", output_dir=cfg.OUTPUT_DIR)
     val_loader = build_loader(cfg, "val", output_dir=cfg.OUTPUT_DIR) if cfg.TRAIN.EVAL_PERIOD else None
+    check_test_split(cfg)  # every split the run reads is checked before the first step
     optimizer = build_optimizer(model, cfg)
     ema = ModelEma(model, decay=cfg.MODEL_EMA.DECAY, dynamic_decay=cfg.MODEL_EMA.DYNAMIC_DECAY) \
         if cfg.MODEL_EMA.ENABLE else None
@@ -263,7 +263,7 @@ def _train(cfg, triggers: CheckpointTriggers) -> dict:
     log.info("training %d epochs from epoch %d: %d steps/epoch of %d clips (%d micro-batch(es) of %d per process), "
              "%d processes", cfg.SOLVER.MAX_EPOCH, start_epoch + 1, steps_per_epoch(train_loader, cfg),
              cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.GRAD_ACCUM_STEPS, _micro_batch_clips(train_loader),
-             int(os.environ.get("WORLD_SIZE", 1)))
+             get_world_size())
 
     val_metrics, last_path = {}, None
     triggers.arm()
@@ -364,7 +364,7 @@ def _resume(cfg, state: TrainState) -> tuple[int, dict | None]:
             f"OUTPUT_DIR ({cfg.OUTPUT_DIR}) holds another network's run: give this one its own OUTPUT_DIR.")
     state.load_state_dict(saved)
     rng = saved["rng"]
-    if len(rng) == int(os.environ.get("WORLD_SIZE", 1)):
+    if len(rng) == get_world_size():
         ckpt.restore_rng_state(rng[get_rank()])
     else:  # resumed on another number of processes: rank 0's stream, offset per rank
         ckpt.restore_rng_state(rng[0])
@@ -377,17 +377,20 @@ def _resume(cfg, state: TrainState) -> tuple[int, dict | None]:
                                  "epoch_totals": saved.get("epoch_totals") if is_main_process() else None}
 
 
-def main(cfg) -> dict:
-    """train(cfg), then (TEST.ENABLE) the multi-view test on the final (EMA) weights."""
-    from video_rs.engine.evaluate import test
+def train_and_test(cfg) -> dict:
+    """train(cfg), then (TEST.ENABLE) the multi-view test on the final (EMA) weights; the process group stays up.
 
-    try:
-        init_distributed(cfg, select_device(cfg))
-        with hold_output_dir(cfg.OUTPUT_DIR):  # one lock across training and test: no other run slips in between
-            summary = train(cfg) if cfg.TRAIN.ENABLE else {}
-            if cfg.TEST.ENABLE:
-                summary["test"] = test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
-        return summary
-    finally:
-        cleanup_distributed()
+    One OUTPUT_DIR lock across both, so no other run slips in between.
+    """
+    with holding_output_dir(cfg):
+        summary = train(cfg) if cfg.TRAIN.ENABLE else {}
+        if cfg.TEST.ENABLE:
+            summary["test"] = test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
+    return summary
+
+
+def main(cfg) -> dict:
+    """`train_and_test(cfg)`, then the process group is left."""
+    with run_session():
+        return train_and_test(cfg)
 

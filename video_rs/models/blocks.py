@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 Triple = tuple[int, int, int]
 NormLayer = Callable[[int], nn.Module]
@@ -137,27 +138,18 @@ class SelfGating3D(nn.Module):
         return x * self.fc(x.mean(dim=(2, 3, 4), keepdim=True)).sigmoid()
 
 
-class DropPath(nn.Module):
+class DropPath(StochasticDepth):
     """Stochastic depth: drop the whole residual branch per sample with rate `p` in training.
 
-    Survivors are scaled by 1/(1-p) so the expected output equals the eval-mode (identity) output.
+    torchvision's `StochasticDepth` in "row" mode (one decision per sample); survivors are scaled by
+    1/(1-p) so the expected output equals the eval-mode (identity) output. It holds no tensors, so
+    checkpoints do not see it.
     """
 
     def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"drop path rate must be in [0, 1), got {p}")
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+        super().__init__(p, mode="row")
 
 
 class ProjectionShortcut3D(nn.Module):
@@ -194,7 +186,7 @@ class ProjectionShortcut3D(nn.Module):
 
 
 class Bottleneck3D(nn.Module):
-    """The 3D ResNet-RS bottleneck, in the spec's order (stride on the 3x3, ResNet-D / v1.5)::
+    """The 3D ResNet-RS bottleneck, in the architecture specification's order (stride on the 3x3, ResNet-D / v1.5)::
 
         x (N,Cin,T,H,W)
           ── conv_temporal (kt,1,1) stride (ts,1,1) ── BN ── ReLU   (N,f,T/ts,H,W)

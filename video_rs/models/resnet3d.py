@@ -1,7 +1,8 @@
 """The 3D ResNet(-RS) family: `ResNet3D`, its variant table, registered entry points, `build_model(cfg)`.
 
 One file per model family, as timm does: the network is configured by keyword arguments; the
-variant table names the architectures of the spec (docs: /work/shared/spec/3d_resnet_rs.md);
+variant table names the architectures of the 3D ResNet-RS architecture specification (its depth ->
+blocks table is `video_rs.config.depths.STAGE_BLOCKS`);
 `build_model` is a thin map from cfg keys to those arguments. No module here reads the cfg.
 
 Module names (stable; converters and checkpoints depend on them)::
@@ -23,20 +24,9 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from video_rs.config.depths import STAGE_BLOCKS
 from video_rs.models.blocks import PADDING_MODES, ActLayer, Bottleneck3D, ClassifierHead3D, NormLayer, Stem3D
 
-# depth -> bottleneck blocks per stage (res2..res5), from the spec's table
-STAGE_BLOCKS = {
-    26: (2, 2, 2, 2),
-    50: (3, 4, 6, 3),
-    101: (3, 4, 23, 3),
-    152: (3, 8, 36, 3),
-    200: (3, 24, 36, 3),
-    270: (4, 29, 53, 4),
-    300: (4, 36, 54, 4),
-    350: (4, 36, 72, 4),
-    420: (4, 44, 87, 4),
-}
 STAGE_WIDTHS = (64, 128, 256, 512)  # bottleneck width f per stage; outputs are 4f
 STEM_WIDTH = 64
 SELF_GATING_MODES = ("last", "all", "none")
@@ -162,15 +152,6 @@ class ResNet3D(nn.Module):
             for module in self.modules():
                 if isinstance(module, Bottleneck3D):
                     module.zero_init_last()
-
-    def reset_classifier(self, num_classes: int, dropout_rate: float | None = None) -> None:
-        """A fresh head for fine-tuning on another label set (keeps the dropout rate unless given)."""
-        rate = self.head.dropout.p if dropout_rate is None else dropout_rate
-        device = self.head.fc.weight.device
-        self.head = ClassifierHead3D(self.num_features, num_classes, dropout_rate=rate).to(device)
-        nn.init.normal_(self.head.fc.weight, std=0.01)
-        nn.init.zeros_(self.head.fc.bias)
-        self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clip (N,3,T,H,W) -> res5 features (N,C,T',H',W')."""

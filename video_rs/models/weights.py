@@ -58,10 +58,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_rs.config import cfg_to_yaml
-from video_rs.engine.checkpoint import save_checkpoint
 from video_rs.models.blocks import Conv3dSame, MaxPool3dSame, ProjectionShortcut3D
-from video_rs.models.resnet3d import build_model
 
 INFLATE_MODES = ("center", "mean")
 
@@ -214,12 +211,18 @@ def read_timm_state_dict(path: str) -> dict[str, torch.Tensor]:
     Unwraps timm's training checkpoints ({"state_dict": ...}, preferring "state_dict_ema" as timm's
     own EMA evaluation does) and the "module." prefix that DistributedDataParallel adds.
     """
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+    if not os.path.isfile(path):
+        raise WeightConversionError(f"{path}: file not found")
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
 
-        state = load_file(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_file(path)
+        else:  # weights_only: tensors and plain containers; a pickled module or object is refused, never run
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # empty, truncated, garbage, arbitrary pickles: each library raises its own type
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise WeightConversionError(f"{path}: unreadable weights file ({type(err).__name__}: {reason})") from err
     for wrapper in ("state_dict_ema", "state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -227,29 +230,6 @@ def read_timm_state_dict(path: str) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightConversionError(f"{path}: not a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def convert_timm_checkpoint(
-    src: str, cfg, out: str, *, mode: str = "center", allow_mismatch: bool = False,
-    class_names: list[str] | None = None,
-) -> Conversion:
-    """Write a video_rs checkpoint (resolved cfg, class names, inflated weights) from a timm file.
-
-    The file is complete, so `tools/test_net.py` / `tools/predict.py` rebuild the model from it
-    alone; with `allow_mismatch`, tensors the source lacked keep the model's fresh initialisation.
-    """
-    if class_names is not None and len(class_names) != cfg.MODEL.NUM_CLASSES:
-        raise WeightConversionError(
-            f"{len(class_names)} class names for MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
-    model = build_model(cfg)
-    conversion = inflate_timm_weights(model, src, mode=mode, allow_mismatch=allow_mismatch)
-    save_checkpoint(out, {
-        "epoch": 0, "cfg": cfg_to_yaml(cfg), "class_names": class_names, "model": model.state_dict(),
-        "ema": None, "optimizer": None, "schedule": None, "scaler": None, "metrics": {},
-        "converted_from": {"type": "timm", "file": os.path.basename(src), "inflate_mode": mode,
-                           "problems": conversion.problems()},
-    })
-    return conversion
 
 
 def inflate_timm_weights(model: nn.Module, path: str, *, mode: str = "center", allow_mismatch: bool = False) -> Conversion:

@@ -1,4 +1,4 @@
-"""The baseline-to-improved study (spec/recipe.md): rows of config overrides, run in turn, tabled as gains.
+"""The 3D ResNet-RS paper's baseline-to-improved study: rows of config overrides, run in turn, tabled as gains.
 
 `tools/ablate.py` is the command line; the pieces are importable for notebooks and tests:
 `load_study` / `select_rows` (study.py), `run_study` (runner.py), `update_gains` (report.py).

@@ -5,7 +5,9 @@ import json
 import os
 from typing import Sequence
 
+from video_rs.bench.profile import count_gmacs, count_parameters  # one counting rule for the project
 from video_rs.config import CfgNode
+from video_rs.models import build_model
 from video_rs.study.gains import gains_table, read_row_measurements, write_gains
 from video_rs.study.runner import PROFILE_FILE, is_finished
 from video_rs.study.study import Row, Study
@@ -19,9 +21,6 @@ def write_profile(cfg: CfgNode) -> dict:
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
-    from video_rs.models import build_model
-    from video_rs.models.profile import count_gmacs, count_parameters  # one counting rule for the project
-
     model = build_model(cfg)
     clip_shape = (cfg.DATA.NUM_FRAMES, cfg.DATA.TEST_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE)
     record = {"params": count_parameters(model), "gmacs": count_gmacs(model, clip_shape), "clip_shape": list(clip_shape)}
@@ -44,7 +43,7 @@ def _notes(study: Study, cfg: CfgNode) -> list[str]:
         f"params: trainable parameters; GMACs/view: fvcore FLOP count (one multiply-add = one FLOP) of one "
         f"{cfg.DATA.NUM_FRAMES} x {size}² test view",
         "train clips/s: median of the logged training windows in metrics.jsonl (all ranks, data loading "
-        "included); wall time: train + test of the row (h:mm:ss), sessions that finished it",
+        "included); wall time: train + test of the row (h:mm:ss), the runs that finished it",
         "— : not measured (the row has not finished, or its run did not write that value)",
     ]
 

@@ -18,6 +18,9 @@ import yaml
 
 from video_rs.config import CfgNode
 from video_rs.data.atomic import atomic_write
+from video_rs.engine import train_and_test
+from video_rs.engine.distributed import is_main_process
+from video_rs.engine.session import run_session
 from video_rs.study.study import Row, Study, StudyError, flatten_keys
 
 __all__ = ["RESULTS_FILE", "ROW_RECORD_FILE", "PROFILE_FILE", "run_study", "describe_plan", "row_status", "is_finished",
@@ -30,48 +33,27 @@ PROFILE_FILE = "profile.json"  # parameters and FLOPs of the row's network (vide
 RESULT_NEUTRAL_KEYS = ("OUTPUT_DIR", "ABLATION.", "DATA_LOADER.", "LOG_PERIOD", "TENSORBOARD.", "TEST.BATCH_SIZE",
                        "DIST_BACKEND")
 
-log = logging.getLogger("video_rs.study")
-
-
-def train_and_test(cfg: CfgNode) -> None:
-    """One row: train, then the multi-view test (writes OUTPUT_DIR/results.json).
-
-    This is `video_rs.engine.main` without its teardown of the process group: under torchrun,
-    destroying and re-creating the group between rows hung in gloo's rendezvous (stale keys in
-    torchrun's store), so the group made by the first row serves every row and `run_study` tears
-    it down once at the end.
-    """
-    from video_rs.engine import test, train
-
-    summary = train(cfg) if cfg.TRAIN.ENABLE else {}
-    if cfg.TEST.ENABLE:
-        test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
+log = logging.getLogger(__name__)
 
 
 def is_finished(row_dir: str) -> bool:
     return os.path.isfile(os.path.join(row_dir, RESULTS_FILE))
 
 
-def is_main_rank() -> bool:
-    """Rank 0 of a torchrun launch (readable before the trainer sets up the process group)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def run_study(study: Study, rows: Sequence[Row], *, run_row: Callable[[CfgNode], None] = train_and_test,
+def run_study(study: Study, rows: Sequence[Row], *, run_row: Callable[[CfgNode], object] = train_and_test,
               on_row_done: Callable[[list], object] | None = None) -> list[tuple[Row, CfgNode]]:
     """Run every unfinished row in order; `on_row_done(planned)` (the gains table) follows each row on rank 0.
 
+    Each row is `engine.train_and_test`, which keeps the process group up: under torchrun, destroying
+    and re-creating the group between rows hung in gloo's rendezvous (stale keys in torchrun's store),
+    so the group made by the first row serves every row and is left once, at the end.
     Returns the (row, cfg) pairs of the selection, finished or not, in run order.
     """
     planned = study.configs(rows)
     for row, cfg in planned:
         check_row_folder(row, cfg)
-    try:
+    with run_session():
         _run_rows(planned, run_row, on_row_done)
-    finally:
-        from video_rs.engine.distributed import cleanup_distributed
-
-        cleanup_distributed()
     return planned
 
 
@@ -82,12 +64,12 @@ def _run_rows(planned, run_row, on_row_done) -> None:
             continue
         log.info("row %s (%s): training in %s", row.name, row.description, cfg.OUTPUT_DIR)
         record = read_record(cfg.OUTPUT_DIR) or _new_record(row, cfg)
-        if is_main_rank():
+        if is_main_process():
             _write_record(cfg.OUTPUT_DIR, record)
         started = time.perf_counter()
         run_row(cfg)
         record["wall_time_s"] = record.get("wall_time_s", 0.0) + time.perf_counter() - started
-        if is_main_rank():
+        if is_main_process():
             _write_record(cfg.OUTPUT_DIR, record)
             if on_row_done is not None:
                 on_row_done(planned)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from video_rs.config import CfgNode, ConfigError, flatten_keys, load_cfg
+from video_rs.config import CfgNode, ConfigError, flatten_keys, load_cfg, parse_yaml
 
 __all__ = ["Row", "Study", "StudyError", "load_study", "select_rows", "flatten_keys"]
 
@@ -122,7 +122,7 @@ def _read_row(path: str, *, study_path: str) -> Row:
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     try:
-        tree: Any = yaml.safe_load(text) or {}
+        tree: Any = parse_yaml(text, path) or {}
     except yaml.YAMLError as err:
         raise StudyError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(tree, dict) or "_BASE_" in tree:

@@ -1,8 +1,8 @@
 """Model cost: parameters, fvcore FLOPs, inference and training throughput, peak memory.
 
 fvcore counts ONE FUSED MULTIPLY-ADD AS ONE FLOP, so its "FLOPs" are multiply-adds; we report
-them as GMACs (the spec's "88.4 G" for R3D-RS-50 at 32x224² is this count). Elementwise ops
-(ReLU, sigmoid, SE means, pooling) are not counted by fvcore; convs, linears and BN are.
+them as GMACs (the architecture specification's "88.4 G" for R3D-RS-50 at 32x224² is this count).
+Elementwise ops (ReLU, sigmoid, SE means, pooling) are not counted by fvcore; convs, linears and BN are.
 
 `tools/benchmark.py` is the command line; this module holds the logic so tests call it directly.
 """
@@ -19,6 +19,13 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torchvision.models.video import r2plus1d_18
+
+from video_rs.models.resnet3d import create_model
+
+with warnings.catch_warnings():  # fvcore's import trips torch's jit deprecation notice
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
 
 MACS_NOTE = "GMACs: fvcore FLOP count, which counts one multiply-add as one FLOP (batch 1, fp32, eval mode)"
 
@@ -75,10 +82,6 @@ def count_parameters(model: nn.Module) -> int:
 
 def count_gmacs(model: nn.Module, clip_shape: tuple[int, int, int], device: str = "cpu") -> float:
     """fvcore multiply-adds (its "FLOPs") of one clip, in G; unsupported-op warnings silenced."""
-    with warnings.catch_warnings():  # fvcore's import trips torch's jit deprecation notice
-        warnings.simplefilter("ignore", FutureWarning)
-        from fvcore.nn import FlopCountAnalysis
-
     was_training = model.training
     model.eval()
     clip = torch.zeros(1, 3, *clip_shape, device=device)
@@ -201,16 +204,23 @@ def _adaptive_head_pool(model: nn.Module) -> nn.Module:
 
 def _ours(variant: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from video_rs.models.resnet3d import create_model
-
         return create_model(variant)
 
     return build
 
 
+class MissingDependencyError(ImportError):
+    """An optional dependency that one measurement needs is not installed; the message says how to get it."""
+
+
 def _pytorchvideo(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from pytorchvideo.models import hub
+        try:
+            from pytorchvideo.models import hub  # lazy: an optional dependency, only for the peer-model table
+        except ImportError as err:
+            raise MissingDependencyError(
+                f"the peer model {name} needs pytorchvideo: pip install 'video_rs[bench]' (or -r requirements.txt), "
+                "or leave it out with --models") from err
 
         return _adaptive_head_pool(getattr(hub, name)(pretrained=False))
 
@@ -218,8 +228,6 @@ def _pytorchvideo(name: str) -> Callable[[], nn.Module]:
 
 
 def _r2plus1d_18() -> nn.Module:
-    from torchvision.models.video import r2plus1d_18
-
     return r2plus1d_18(weights=None)
 
 

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import re
 import sys
 from typing import Any, Callable, Sequence
 
-from video_rs.config import load_cfg
+from video_rs.bench.profile import MissingDependencyError
+from video_rs.config import ConfigError, flatten_keys, load_cfg
+from video_rs.config.defaults import get_defaults
+from video_rs.data.annotations import AnnotationError
+from video_rs.data.bad_videos import TooManyBadVideos
+from video_rs.engine.checkpoint import CheckpointError
+from video_rs.engine.train import BatchMemoryError, NonFiniteLossError
+from video_rs.models.weights import WeightConversionError
 
 
 def config_parser(description: str) -> argparse.ArgumentParser:
@@ -31,40 +37,51 @@ def config_parser(description: str) -> argparse.ArgumentParser:
 _KEY_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
 
 
-def _is_config_key(token: str) -> bool:
-    """SECTION.KEY or a top-level KEY of the defaults (a typo'd section is left to the validator to name)."""
-    return (bool(_KEY_SHAPE.match(token)) and token.split(".", 1)[0] in _top_level_keys()
-            and not os.path.exists(token))
+def is_config_key(token: str) -> bool:
+    """A key of the defaults (`SOLVER.BASE_LR`, `DEVICE`, a section name), or a misspelt key of a known
+    section (`SOLVER.BASE_LRR`: the validator then names it). Decided by the config's keys alone."""
+    if not _KEY_SHAPE.match(token):
+        return False
+    section, dot, _ = token.partition(".")
+    return token in _config_keys() or (bool(dot) and section in _config_keys())
 
 
 @functools.lru_cache(maxsize=1)
-def _top_level_keys() -> frozenset[str]:
-    from video_rs.config import get_cfg
+def _config_keys() -> frozenset[str]:
+    """Every full key of the defaults, and the top-level names (sections included)."""
+    defaults = get_defaults()
+    return frozenset(flatten_keys(defaults)) | frozenset(defaults.keys())
 
-    return frozenset(get_cfg().keys())
 
+def split_overrides(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the other tokens, the KEY VALUE list), the one override dialect of every tool.
 
-def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
-    """(args, KEY VALUE list): tool options may come before, between or after the overrides.
-
-    Each token shaped like a config key takes the next token as its value (which may start with
-    '-', e.g. `RNG_SEED -1`) before argparse sees the rest, so an option's values (`--models a b`)
-    stop at the next key and a required option may come last. `--opts` is only a separator.
-    Anything else that argparse leaves over is handed to the validator as overrides, which names
-    it (an unknown key, a missing value).
+    Each config key (`is_config_key`) takes the next token as its value (which may start with '-',
+    e.g. `RNG_SEED -1`), wherever it stands; `--opts` is only a separator. A key with nothing after
+    it stays with the other tokens, for the caller to report.
     """
-    tokens = list(sys.argv[1:] if argv is None else argv)
     rest, overrides, i = [], [], 0
     while i < len(tokens):
         token = tokens[i]
         if token == "--opts":
             i += 1
-        elif _is_config_key(token) and i + 1 < len(tokens):
+        elif is_config_key(token) and i + 1 < len(tokens):
             overrides += tokens[i:i + 2]
             i += 2
         else:
             rest.append(token)
             i += 1
+    return rest, overrides
+
+
+def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
+    """(args, KEY VALUE list): tool options may come before, between or after the overrides.
+
+    The overrides come out first (`split_overrides`), so an option's values (`--models a b`) stop at
+    the next key and a required option may come last. Anything else that argparse leaves over is
+    handed to the validator as overrides, which names it (an unknown key, a missing value).
+    """
+    rest, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(rest)
     leftovers = list(args.opts or []) + list(args.opts_flag or [])
     args.opts, args.opts_flag = [], []
@@ -80,8 +97,6 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     """
     args, overrides = _split_overrides(parser, argv)
     args.overrides = overrides
-    from video_rs.config import ConfigError
-
     try:
         cfg = load_cfg(args.cfg_file, overrides)
     except ConfigError as err:
@@ -91,17 +106,12 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the inputs are wrong" (config, annotations, checkpoint, data, a diverged run,
-    a micro-batch too large for the GPU).
+    a micro-batch too large for the GPU, an optional dependency not installed).
 
     Their messages name the key, file or path at fault; a traceback would only bury them.
     """
-    from video_rs.config import ConfigError
-    from video_rs.data.annotations import AnnotationError
-    from video_rs.data.bad_videos import TooManyBadVideos
-    from video_rs.engine.checkpoint import CheckpointError
-    from video_rs.engine.train import BatchMemoryError, NonFiniteLossError
-
-    return ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError
+    return (ConfigError, AnnotationError, TooManyBadVideos, CheckpointError, NonFiniteLossError, BatchMemoryError,
+            WeightConversionError, MissingDependencyError)
 
 
 def run_tool(main: Callable[..., Any], *args: Any) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from video_rs.data.loader import build_loader
+from video_rs.data.loader import build_loader, endless_batches
 
 
 @dataclass
@@ -45,18 +45,23 @@ def _with(cfg, **overrides):
     return cfg
 
 
-def measure_loader(cfg, *, mode: str = "train", num_workers: int | None = None, backend: str | None = None,
-                   batches: int = 20, warmup: int = 2) -> LoaderSpeed:
-    """Time `batches` batches after `warmup` untimed ones (epochs restart when the split runs out)."""
+def with_loader_settings(cfg, num_workers: int | None, backend: str | None):
+    """`cfg` with DATA_LOADER.NUM_WORKERS and DATA.DECODING_BACKEND replaced where given."""
     overrides = {}
     if num_workers is not None:
         overrides["DATA_LOADER.NUM_WORKERS"] = num_workers
     if backend is not None:
         overrides["DATA.DECODING_BACKEND"] = backend
-    cfg = _with(cfg, **overrides)
+    return _with(cfg, **overrides)
+
+
+def measure_loader(cfg, *, mode: str = "train", num_workers: int | None = None, backend: str | None = None,
+                   batches: int = 20, warmup: int = 2) -> LoaderSpeed:
+    """Time `batches` batches after `warmup` untimed ones (epochs restart when the split runs out)."""
+    cfg = with_loader_settings(cfg, num_workers, backend)
     loader = build_loader(cfg, mode)
     started = time.perf_counter()
-    stream = _endless(loader)
+    stream = endless_batches(loader)
     next(stream)
     first = time.perf_counter() - started
     for _ in range(max(warmup - 1, 0)):
@@ -67,15 +72,6 @@ def measure_loader(cfg, *, mode: str = "train", num_workers: int | None = None, 
     seconds = time.perf_counter() - started
     return LoaderSpeed(mode, cfg.DATA.DECODING_BACKEND, cfg.DATA_LOADER.NUM_WORKERS, loader.batch_size, batches,
                        clips, seconds, first)
-
-
-def _endless(loader):
-    epoch = 0
-    while True:
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        yield from loader
-        epoch += 1
 
 
 def describe_loader(cfg, mode: str) -> str:

@@ -1,8 +1,8 @@
 """End-to-end training throughput: real H.264 files -> loader -> Runtime -> optimizer steps, timed.
 
-`tools/benchmark_train.py` is the command line. The model-only benchmark (`models/profile.py`) feeds
+`tools/benchmark_train.py` is the command line. The model-only benchmark (`bench/profile.py`) feeds
 one random tensor; this one runs what `train()` runs (loader, uint8 -> device -> normalise,
-channels-last, autocast, DDP, compile, EMA), so it answers issue 7's end-to-end question: how many
+channels-last, autocast, DDP, compile, EMA), so it answers the end-to-end question: how many
 clips/s, and is the GPU waiting on the data?
 
     for each timed step:   [ wait on loader ]  [ prepare + forward + backward + SGD (+ EMA) ]
@@ -34,8 +34,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from video_rs.engine.distributed import (all_gather_object, cleanup_distributed, get_world_size, init_distributed,
-                                         is_main_process, select_device)
+from video_rs.bench.profile import describe_device
+from video_rs.data import build_loader
+from video_rs.data.loader import endless_batches
+from video_rs.engine.distributed import all_gather_object, get_world_size, is_main_process
+from video_rs.engine.ema import ModelEma
+from video_rs.engine.optim import LRSchedule, build_optimizer
+from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
+from video_rs.engine.session import run_session, start_run
+from video_rs.engine.train import TrainState, seed_everything, steps_per_epoch, train_step
+from video_rs.models import build_model
 
 GPU_BUSY_METHOD = ("CUDA events from each step's first device op (uint8 copy) to its last (optimizer/EMA), "
                    "summed over the timed steps / wall; launch gaps inside a step count as busy")
@@ -52,14 +60,6 @@ class StepTimes:
     nvml_utilization: list[float] = field(default_factory=list)
     peak_mem_mb: float | None = None
     last_loss: float | None = None
-
-
-def _batches_forever(loader) -> Iterator:
-    """The loader's batches epoch after epoch (reshuffled: set_epoch), so --iters may exceed one epoch."""
-    for epoch in itertools.count():
-        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        yield from loader
 
 
 def _nvml_utilization() -> float | None:
@@ -115,8 +115,6 @@ def time_steps(step: Callable[[object], torch.Tensor | None], batches: Iterable,
 def make_train_step(model: nn.Module, state, runtime, criterion, cfg) -> Callable[[list], torch.Tensor]:
     """One optimizer step on TRAIN.GRAD_ACCUM_STEPS loader batches: train.py's own `train_step`, so the
     benchmark times what training runs."""
-    from video_rs.engine.train import train_step
-
     def step(batches: list) -> torch.Tensor:
         outputs, _ = train_step(model, [(batch[0], batch[1]) for batch in batches], state, runtime, criterion, cfg)
         return outputs[-1][0]
@@ -184,17 +182,8 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
 
     Returns the report on rank 0 and None on other ranks (rank 0 alone prints and writes).
     """
-    from video_rs.data import build_loader
-    from video_rs.engine.ema import ModelEma
-    from video_rs.engine.optim import LRSchedule, build_optimizer
-    from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
-    from video_rs.engine.train import TrainState, seed_everything, steps_per_epoch
-    from video_rs.models import build_model
-    from video_rs.models.profile import describe_device
-
-    device = select_device(cfg)
-    init_distributed(cfg, device)
-    try:
+    with run_session():
+        device = start_run(cfg, log=False)
         seed_everything(cfg.RNG_SEED)
         runtime = Runtime.from_cfg(cfg, device)
         model = runtime.place(maybe_sync_batchnorm(build_model(cfg), cfg))
@@ -208,7 +197,7 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
         step = make_train_step(wrap_for_training(model, cfg, device), state, runtime, criterion, cfg)
         model.train()
-        times = time_steps(step, _steps_of(_batches_forever(loader), cfg.TRAIN.GRAD_ACCUM_STEPS), iters=iters,
+        times = time_steps(step, _steps_of(endless_batches(loader), cfg.TRAIN.GRAD_ACCUM_STEPS), iters=iters,
                            warmup=warmup, device=device)
         ranks = all_gather_object(times)
         if not is_main_process():
@@ -224,8 +213,6 @@ def measure_training_throughput(cfg, *, iters: int, warmup: int) -> ThroughputRe
         clip = f"{cfg.DATA.NUM_FRAMES}x{cfg.DATA.TRAIN_CROP_SIZE}x{cfg.DATA.TRAIN_CROP_SIZE}"
         return summarise(ranks, per_rank_batch=per_rank_batch, device_line=describe_device(device.type), clip=clip,
                          warmup=warmup, settings=settings)
-    finally:
-        cleanup_distributed()
 
 
 def _fmt(value, spec: str) -> str:

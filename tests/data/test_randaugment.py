@@ -1,0 +1,100 @@
+"""RandAugment from our own op table: the same clips as torchvision's RandAugment with the paper's table, and
+a Sharpness that equals torchvision's bit for bit."""
+import pytest
+import torch
+from torchvision.transforms.v2 import functional as F
+
+from video_rs.data.randaugment import OPS, ClipRandAugment, adjust_sharpness, translate
+
+
+def _scaled(maximum, limit=None):
+    def magnitudes(num_bins, height, width):
+        top = maximum(height, width) if callable(maximum) else maximum
+        values = torch.arange(num_bins, dtype=torch.float32) * (top / 10)
+        return values if limit is None else values.clamp(max=limit)
+
+    return magnitudes
+
+
+def reference_randaugment(num_ops, magnitude):
+    """The former implementation, verbatim: torchvision's RandAugment with its private table overridden."""
+    from torchvision.transforms import v2
+
+    class Reference(v2.RandAugment):
+        _AUGMENTATION_SPACE = {
+            "Identity": (lambda num_bins, height, width: None, False),
+            "ShearX": (_scaled(0.3), True),
+            "ShearY": (_scaled(0.3), True),
+            "TranslateX": (_scaled(lambda height, width: 150.0 / 331.0 * width), True),
+            "TranslateY": (_scaled(lambda height, width: 150.0 / 331.0 * height), True),
+            "Rotate": (_scaled(30.0), True),
+            "Brightness": (_scaled(0.9, 0.9), True),
+            "Color": (_scaled(0.9, 0.9), True),
+            "Contrast": (_scaled(0.9, 0.9), True),
+            "Sharpness": (_scaled(0.9, 0.9), True),
+            "Posterize": (lambda num_bins, height, width: (8 - _scaled(4.0, 7.0)(num_bins, height, width)).round().int(),
+                          False),
+            "Solarize": (lambda num_bins, height, width: 1.0 - _scaled(1.0, 1.0)(num_bins, height, width), False),
+            "AutoContrast": (lambda num_bins, height, width: None, False),
+            "Equalize": (lambda num_bins, height, width: None, False),
+        }
+
+    from torchvision import tv_tensors
+
+    op = Reference(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=31, fill=128)
+    return lambda video: op(tv_tensors.Video(video.contiguous())).as_subclass(torch.Tensor)
+
+
+def textured_video(seed, frames=3, height=20, width=28):
+    return torch.randint(0, 256, (frames, 3, height, width), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("num_ops, magnitude", [(1, 10), (2, 15), (3, 30), (2, 0)])
+def test_same_clips_as_torchvisions_randaugment_with_the_paper_table(num_ops, magnitude):
+    ours, reference = ClipRandAugment(num_ops, magnitude), reference_randaugment(num_ops, magnitude)
+    drawn = set()
+    for seed in range(60):
+        video = textured_video(seed)
+        torch.manual_seed(seed)
+        expected = reference(video)
+        torch.manual_seed(seed)
+        assert torch.equal(ours.video(video), expected), f"seed {seed}"
+        drawn.add(expected.numpy().tobytes())
+    assert len(drawn) > 30 or magnitude == 0  # the seeds really draw different ops
+
+
+def test_the_op_table_keeps_torchvisions_order():
+    from torchvision.transforms import v2
+
+    assert list(OPS) == list(v2.RandAugment._AUGMENTATION_SPACE)
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.1, 0.55, 1.0, 1.37, 1.9])
+@pytest.mark.parametrize("shape", [(4, 3, 30, 41), (2, 3, 3, 3), (3, 1, 5, 7)])
+def test_sharpness_equals_torchvisions_per_frame(factor, shape):
+    video = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    video[0, :, :2] = 255  # saturated and black areas: the clamp matters there
+    video[-1, :, -2:] = 0
+    expected = torch.stack([F.adjust_sharpness(frame, factor) for frame in video])
+    out = adjust_sharpness(video, factor)
+    assert out.dtype == torch.uint8 and (out.int() - expected.int()).abs().max() <= 1
+    assert torch.equal(out, expected)  # in fact bit for bit
+
+
+def test_an_unknown_op_is_refused_by_name():
+    with pytest.raises(ValueError, match="Sharpen"):
+        ClipRandAugment(1, 10, ops=["Sharpen"])
+
+
+@pytest.mark.parametrize("height, width", [(20, 28), (21, 27)])
+def test_translate_equals_torchvisions_affine_for_every_shift(height, width):
+    from torchvision.transforms import InterpolationMode
+
+    video = torch.randint(0, 256, (2, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    for axis in (0, 1):
+        for pixels in range(-width - 2, width + 3):
+            shift = [pixels, 0] if axis == 0 else [0, pixels]
+            expected = F.affine(video, angle=0.0, translate=shift, scale=1.0, shear=[0.0, 0.0],
+                                interpolation=InterpolationMode.NEAREST, fill=128)
+            assert torch.equal(translate(video, pixels, axis), expected), (axis, pixels)

@@ -1,0 +1,1 @@
+"""Speed and size measurements, kept out of the runtime packages."""
