@@ -36,9 +36,9 @@ def _resume_counting_items(cfg, out: str, monkeypatch, **changes) -> tuple[dict,
     loaded = []
     original = VideoClipDataset._train_item
 
-    def counting(self, index):
+    def counting(self, index, *args, **kwargs):
         loaded.append(index)
-        return original(self, index)
+        return original(self, index, *args, **kwargs)
 
     monkeypatch.setattr(VideoClipDataset, "_train_item", counting)
     torch.manual_seed(12345)  # the process state differs from a fresh start: only restored RNG can match
