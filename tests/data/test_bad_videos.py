@@ -176,3 +176,17 @@ def test_a_split_with_nothing_readable_gives_up_with_a_clear_error(tmp_path):
     cfg = cfg_for(str(root), str(tmp_path), "TRAIN.BATCH_SIZE", "1", "DATA.MAX_BAD_FRACTION", "1.0")
     with pytest.raises(TooManyBadVideos, match="in a row"):
         next(iter(build_loader(cfg, "train")))
+
+
+def test_the_bad_fraction_counts_only_paths_of_the_current_list(tmp_path):
+    """A bad_videos.txt left from before the dataset was fixed lists paths the split no longer has."""
+    from video_rs.data.bad_videos import count_listed_bad_videos
+
+    with open(tmp_path / "bad_videos.txt", "w") as handle:
+        handle.writelines(f"videos/old_{i}.mp4\tmoov atom not found\ttrain\n" for i in range(10))
+        handle.write("videos/kept.mp4\tinvalid data\ttrain\nvideos/kept.mp4\tinvalid data\ttest\n")
+    current = ["videos/kept.mp4"] + [f"videos/new_{i}.mp4" for i in range(19)]
+    assert len(read_bad_videos(str(tmp_path), "train")) == 11
+    assert count_listed_bad_videos(str(tmp_path), "train", current) == 1
+    cfg = load_cfg(None, ["DATA.MAX_BAD_FRACTION", "0.05", "OUTPUT_DIR", str(tmp_path)])
+    check_bad_fraction(count_listed_bad_videos(str(tmp_path), "train", current), len(current), cfg, "train")

@@ -1,5 +1,6 @@
 """Atomic checkpoints, keep-last-K, newest-readable discovery, RNG capture."""
 import logging
+import os
 import random
 
 import numpy as np
@@ -50,7 +51,7 @@ def test_failed_write_leaves_previous_file_intact(tmp_path):
     with pytest.raises(Exception):
         ckpt.save_checkpoint(path, {"epoch": 2, "bad": lambda: None})  # not picklable
     assert ckpt.load_checkpoint(path)["epoch"] == 1
-    assert not (tmp_path / "checkpoints" / "checkpoint_epoch_00001.pyth.tmp").exists()
+    assert os.listdir(tmp_path / "checkpoints") == ["checkpoint_epoch_00001.pyth"]  # no temp file left
 
 
 def test_foreign_and_future_files_are_refused(tmp_path):
@@ -70,3 +71,24 @@ def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
     ckpt.restore_rng_state(ckpt.load_checkpoint(path)["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_foreign_files_named_like_checkpoints_take_no_slot_and_are_not_touched(tmp_path, caplog):
+    out = str(tmp_path)
+    for epoch in (1, 2, 3):
+        ckpt.save_checkpoint(ckpt.checkpoint_path(out, epoch), _state(epoch))
+    folder = tmp_path / "checkpoints"
+    (folder / "checkpoint_epoch_00009.pyth").write_bytes(b"not a checkpoint")  # newest by name, garbage
+    torch.save({"format": ckpt.FORMAT, "epoch": 4}, folder / "checkpoint_epoch_00008.pyth")  # says epoch 4
+    torch.save({"format": ckpt.FORMAT, "epoch": 7}, folder / "checkpoint_epoch_7.pyth")  # not our name pattern
+    ckpt.save_checkpoint(ckpt.checkpoint_path(out, 2, 1), {**_state(2), "step_in_epoch": 1})  # inside epoch 3
+    names = [os.path.basename(p) for p in ckpt.list_checkpoints(out)]
+    assert names == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth",
+                     "checkpoint_epoch_00003_iter_000001.pyth", "checkpoint_epoch_00003.pyth", "checkpoint_epoch_00008.pyth", "checkpoint_epoch_00009.pyth"]
+    removed = ckpt.prune_checkpoints(out, keep=2)
+    assert [os.path.basename(p) for p in removed] == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth"]
+    assert sorted(os.listdir(folder)) == ["checkpoint_epoch_00003.pyth", "checkpoint_epoch_00003_iter_000001.pyth",
+                                          "checkpoint_epoch_00008.pyth", "checkpoint_epoch_00009.pyth",
+                                          "checkpoint_epoch_7.pyth"]
+    path, state = ckpt.find_latest_checkpoint(out)  # skips both foreign files with a warning
+    assert os.path.basename(path) == "checkpoint_epoch_00003.pyth" and state["epoch"] == 3

@@ -116,6 +116,8 @@ _C.TRAIN.GRAD_ACCUM_STEPS = 1  # micro-batches per optimiser step: each process 
 #   clips at once (memory); the step, LR schedule and EMA still see BATCH_SIZE; BatchNorm sees the micro-batch
 _C.TRAIN.EVAL_PERIOD = 5  # epochs between single-view validations; 0 disables
 _C.TRAIN.CHECKPOINT_PERIOD = 5  # epochs between checkpoints
+_C.TRAIN.CHECKPOINT_PERIOD_MINUTES = 0.0  # also checkpoint inside an epoch when this long passed since the last
+#   checkpoint (long epochs on machines that may be taken away); 0 disables
 _C.TRAIN.CHECKPOINT_KEEP = 3  # newest checkpoints kept on disk
 _C.TRAIN.AUTO_RESUME = True  # resume from the newest readable checkpoint in OUTPUT_DIR/checkpoints
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""  # initialise from this checkpoint (fine-tuning or 2D inflation)

@@ -76,6 +76,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "TRAIN.GRAD_ACCUM_STEPS": (lambda v: v >= 1, ">= 1"),
     "TRAIN.EVAL_PERIOD": (lambda v: v >= 0, ">= 0 (0 disables validation)"),
     "TRAIN.CHECKPOINT_PERIOD": (lambda v: v >= 1, ">= 1"),
+    "TRAIN.CHECKPOINT_PERIOD_MINUTES": (lambda v: v >= 0, ">= 0 (0 disables)"),
     "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 1, ">= 1"),
     "TRAIN.HEAD_LR_MULT": (lambda v: v >= 0, ">= 0"),
     "SOLVER.BASE_LR": (lambda v: v > 0, "> 0"),

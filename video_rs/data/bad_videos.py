@@ -100,6 +100,15 @@ def read_bad_videos(output_dir: str, split: str | None = None) -> dict[str, str]
     return found
 
 
+def count_listed_bad_videos(output_dir: str, split: str, paths: Sequence[str]) -> int:
+    """How many of `paths` (the split's current list) bad_videos.txt names for `split`.
+
+    Lines for paths the list no longer holds (a file left from before the dataset was fixed) do not count.
+    """
+    listed = read_bad_videos(output_dir, split)
+    return sum(1 for path in {_clean(p) for p in paths} if path in listed)
+
+
 def check_bad_fraction(num_bad: int, num_total: int, cfg, split: str) -> None:
     """Raise `TooManyBadVideos` when more than DATA.MAX_BAD_FRACTION of `split` is unreadable."""
     limit = cfg.DATA.MAX_BAD_FRACTION

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import signal
 from typing import Iterator
 
 import numpy as np
@@ -48,11 +49,17 @@ class SeededDistributedSampler(DistributedSampler):
     augmentation in an epoch depend on nothing else, not on the worker that loads it, the number of
     workers or processes, or whether the run was resumed. Without `set_epoch` calls, each pass over
     the sampler starts the next epoch (plain DistributedSampler would repeat its order).
+    `skip_next(n)` starts the next pass n items into this rank's order: an epoch resumed after a stop
+    signal never loads the items it already trained on.
     """
 
     def __init__(self, dataset, *, num_replicas: int, rank: int, seed: int):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self._epoch_was_set = False
+        self._skip = 0
+
+    def skip_next(self, num_items: int) -> None:
+        self._skip = num_items
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
@@ -62,8 +69,9 @@ class SeededDistributedSampler(DistributedSampler):
         if not self._epoch_was_set:
             self.epoch = getattr(self, "_next_epoch", 0)
         self._next_epoch, self._epoch_was_set = self.epoch + 1, False
+        skip, self._skip = self._skip, 0
         epoch_seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)[0])
-        for index in super().__iter__():
+        for index in itertools.islice(super().__iter__(), skip, None):
             yield index, (epoch_seed + index * 0x9E3779B97F4A7C15) % 2**63
 
 
@@ -121,7 +129,11 @@ def seed_worker(worker_id: int) -> None:
     """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id).
 
     Training items reseed torch from their own seed (SeededDistributedSampler); this covers the rest.
+    Workers ignore SIGINT, which Ctrl-C sends to every process of the terminal: the training process
+    stops after its step (with a checkpoint) and ends its workers itself. (SIGTERM stays as it is:
+    multiprocessing ends workers with it.)
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

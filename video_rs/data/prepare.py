@@ -7,8 +7,9 @@ the official split files are kept, with the video names turned into the resized 
 Decoding a 256-pixel copy is several times cheaper than decoding the original, and a short
 keyframe interval (`gop`, e.g. 32) makes random-clip seeks cheaper still (1.6x faster random-clip
 decoding measured with 32). A training copy at the rate the recipe samples (`fps`, e.g. 15 for
-every 2nd frame at 30) holds only frames a clip can use (datasets/README.md: cost and savings). Outputs are written to `<dst>.partial.mp4` and renamed, so an
-interrupted run leaves no half files and a re-run skips what is done (outputs that exist and decode).
+every 2nd frame at 30) holds only frames a clip can use (datasets/README.md: cost and savings). Outputs
+are written to a hidden `.<name>.<pid>.<random>.partial.mp4` beside them and renamed, so an interrupted
+run leaves no half files under a real name and a re-run skips what is done (outputs that exist and decode).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from fractions import Fraction
 from typing import Iterable
 
 from video_rs.data.annotations import VIDEO_EXTENSIONS
+from video_rs.data.atomic import unique_temp_path
 from video_rs.data.check import check_video
 from video_rs.data.decoders import display_frame, open_video
 from video_rs.data.encode import VideoWriter
@@ -69,21 +71,26 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
     if os.path.exists(dst) and check_video(dst, 0, "pyav").ok:
         return "skipped"
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    partial = f"{dst}.partial.mp4"
-    with open_video(src, "pyav") as video:  # the decoding contract's rate and upright size
-        source_fps = Fraction(video.fps).limit_denominator(1001)
-        height, width = scaled_size(video.info.height, video.info.width, short_side)
-    out_fps = min(Fraction(fps).limit_denominator(1001), source_fps) if fps else source_fps
-    with av.open(src) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        with VideoWriter(partial, width=width, height=height, fps=out_fps, crf=crf, gop=gop, preset=preset,
-                         faststart=True) as writer:
-            for frame, keep in zip(container.decode(stream), kept_frames(float(source_fps), float(out_fps))):
-                if keep:
-                    frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
-                    writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p",
-                                                      interpolation="AREA"))
+    partial = unique_temp_path(dst, ".partial.mp4")
+    try:
+        with open_video(src, "pyav") as video:  # the decoding contract's rate and upright size
+            source_fps = Fraction(video.fps).limit_denominator(1001)
+            height, width = scaled_size(video.info.height, video.info.width, short_side)
+        out_fps = min(Fraction(fps).limit_denominator(1001), source_fps) if fps else source_fps
+        with av.open(src) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            with VideoWriter(partial, width=width, height=height, fps=out_fps, crf=crf, gop=gop, preset=preset,
+                             faststart=True) as writer:
+                for frame, keep in zip(container.decode(stream), kept_frames(float(source_fps), float(out_fps))):
+                    if keep:
+                        frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
+                        writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p",
+                                                          interpolation="AREA"))
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
     os.replace(partial, dst)
     return "done"
 
@@ -93,10 +100,7 @@ def resize_job(job: tuple) -> tuple[str, str, str | None]:
     src, dst, short_side, gop, crf, *fps = job
     try:
         return dst, resize_video(src, dst, short_side=short_side, gop=gop, crf=crf, fps=fps[0] if fps else None), None
-    except Exception as err:  # a corrupt download must not stop the other 240,000
-        partial = f"{dst}.partial.mp4"  # resize_video's half-written output: every re-run would leave it again
-        if os.path.exists(partial):
-            os.remove(partial)
+    except Exception as err:  # a corrupt download must not stop the other 240,000 (resize_video removed its temp file)
         return dst, "failed", f"{type(err).__name__}: {err}"
 
 

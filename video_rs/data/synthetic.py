@@ -28,6 +28,7 @@ import numpy as np
 import torch.distributed as dist
 
 from video_rs.data.annotations import name_a_few
+from video_rs.data.atomic import atomic_write, unique_temp_path
 from video_rs.config import ConfigError
 from video_rs.data.encode import write_video
 
@@ -138,7 +139,7 @@ def _write_one(job: tuple) -> None:
     path, motion, seed_key, num_frames, height, width, fps = job
     frames = render_motion(motion, np.random.default_rng(seed_key), num_frames=num_frames, height=height,
                            width=width)
-    partial = f"{path}.partial.mp4"
+    partial = unique_temp_path(path, ".partial.mp4")
     write_video(partial, frames, fps=fps, crf=18)
     os.replace(partial, path)  # a crash never leaves a half-written video under its real name
 
@@ -187,9 +188,8 @@ def generate_synthetic_dataset(root: str, *, num_classes: int, videos_per_class:
 
 
 def _write_text(path: str, lines: Sequence[str]) -> None:
-    with open(f"{path}.partial", "w", encoding="utf-8") as handle:
+    with atomic_write(path, encoding="utf-8") as handle:
         handle.write("".join(f"{line}\n" for line in lines))
-    os.replace(f"{path}.partial", path)
 
 
 def ensure_synthetic_dataset(cfg) -> None:

@@ -10,6 +10,9 @@ Layout (FORMAT_VERSION 1)::
     format          "video_rs.checkpoint"
     format_version  1
     epoch           epochs completed (resume starts at this epoch index)
+    step_in_epoch   optimiser steps done in the next epoch (0 at an epoch's end; >0 when a stop signal
+                    interrupted it: resume starts the loader at that position)
+    epoch_totals    [loss sum, top-1, top-5, clips] of those steps, or None
     cfg             resolved config, YAML text (video_rs.config.load_cfg-compatible)
     class_names     list[str] or None
     model           state_dict of the bare model (no DDP / compile prefixes)
@@ -37,10 +40,13 @@ import yaml
 from video_rs.config import flatten_keys, load_cfg
 from video_rs.models import build_model
 
+from video_rs.data.atomic import atomic_write
+
 FORMAT = "video_rs.checkpoint"
 FORMAT_VERSION = 1
-_NAME = "checkpoint_epoch_{:05d}.pyth"
-_NAME_RE = re.compile(r"checkpoint_epoch_(\d+)\.pyth$")
+_NAME = "checkpoint_epoch_{:05d}.pyth"  # after epoch N
+_MID_EPOCH_NAME = "checkpoint_epoch_{:05d}_iter_{:06d}.pyth"  # inside epoch N (1-based, as logged), after iter I
+_NAME_RE = re.compile(r"checkpoint_epoch_(\d{5})(?:_iter_(\d{6}))?\.pyth")  # the whole file name, nothing else
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +59,27 @@ def checkpoint_dir(output_dir: str) -> str:
     return os.path.join(output_dir, "checkpoints")
 
 
-def checkpoint_path(output_dir: str, epoch: int) -> str:
-    return os.path.join(checkpoint_dir(output_dir), _NAME.format(epoch))
+def checkpoint_path(output_dir: str, epoch: int, step_in_epoch: int = 0) -> str:
+    """The file for `epoch` epochs completed plus `step_in_epoch` optimiser steps of the next one."""
+    name = _MID_EPOCH_NAME.format(epoch + 1, step_in_epoch) if step_in_epoch else _NAME.format(epoch)
+    return os.path.join(checkpoint_dir(output_dir), name)
+
+
+def checkpoint_position(path: str) -> tuple[int, int] | None:
+    """(epochs completed, steps into the next epoch) that a checkpoint's file name says; None: not our name."""
+    match = _NAME_RE.fullmatch(os.path.basename(path))
+    if match is None:
+        return None
+    if match.group(2) is None:
+        return int(match.group(1)), 0
+    return int(match.group(1)) - 1, int(match.group(2))
 
 
 def list_checkpoints(output_dir: str) -> list[str]:
-    """Checkpoint files in OUTPUT_DIR/checkpoints, oldest epoch first."""
-    paths = glob.glob(os.path.join(checkpoint_dir(output_dir), "checkpoint_epoch_*.pyth"))
-    return sorted((p for p in paths if _NAME_RE.search(p)), key=lambda p: int(_NAME_RE.search(p).group(1)))
+    """Files named like checkpoints in OUTPUT_DIR/checkpoints, oldest position first (contents unchecked)."""
+    paths = [p for p in glob.glob(os.path.join(checkpoint_dir(output_dir), "checkpoint_epoch_*.pyth"))
+             if checkpoint_position(p) is not None]
+    return sorted(paths, key=checkpoint_position)
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
@@ -69,30 +88,34 @@ def save_checkpoint(path: str, state: dict[str, Any]) -> None:
     temp file in the same folder -> fsync -> os.replace -> fsync the folder; a crash at any point
     leaves the previous checkpoint untouched.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     state = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    tmp = f"{path}.tmp"
+    with atomic_write(path, "wb", durable=True) as handle:
+        torch.save(state, handle)
+
+
+def holds_its_position(path: str) -> bool:
+    """True when `path` is a video_rs checkpoint of the position its name says.
+
+    Memory-mapped, so the tensors are not read: cheap even for large files.
+    """
     try:
-        with open(tmp, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(folder, os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not ours
+        return False
+    return (isinstance(state, dict) and state.get("format") == FORMAT
+            and (state.get("epoch"), state.get("step_in_epoch", 0)) == checkpoint_position(path))
 
 
 def prune_checkpoints(output_dir: str, keep: int) -> list[str]:
-    """Delete all but the newest `keep` checkpoints; returns the removed paths."""
-    removed = list_checkpoints(output_dir)[:-keep] if keep > 0 else []
+    """Delete all but the newest `keep` checkpoints; returns the removed paths, oldest first.
+
+    Only files that are checkpoints of the position their name says count and are deleted: a foreign
+    or corrupt file named like one neither takes a slot nor is touched.
+    """
+    if keep <= 0:
+        return []
+    own = [p for p in reversed(list_checkpoints(output_dir)) if holds_its_position(p)]
+    removed = own[keep:][::-1]
     for path in removed:
         os.remove(path)
     return removed
@@ -115,12 +138,20 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
 
 
 def find_latest_checkpoint(output_dir: str) -> tuple[str, dict[str, Any]] | None:
-    """The newest checkpoint that loads, as (path, state); corrupt newer ones are skipped with a warning."""
+    """The newest checkpoint that loads and holds the position its name says, as (path, state).
+
+    Newer files that do not (corrupt, or another program's file under our name) are skipped with a warning.
+    """
     for path in reversed(list_checkpoints(output_dir)):
         try:
-            return path, load_checkpoint(path)
+            state = load_checkpoint(path)
         except CheckpointError as err:
             logger.warning("skipping corrupt checkpoint: %s", err)
+            continue
+        found = (state.get("epoch"), state.get("step_in_epoch", 0))
+        if found == checkpoint_position(path):
+            return path, state
+        logger.warning("skipping %s: it holds (epoch, step) %s, not what its name says", path, found)
     return None
 
 

@@ -21,6 +21,7 @@ from video_rs.engine.distributed import all_gather_object, is_main_process
 from video_rs.engine.logging import get_logger, progress
 from video_rs.engine.metrics import VideoScores, classification_metrics
 from video_rs.engine.reports import write_test_reports
+from video_rs.engine.run_lock import holding_output_dir
 from video_rs.engine.runtime import Runtime
 from video_rs.engine.session import start_run
 
@@ -61,7 +62,13 @@ def test(cfg, *, model: nn.Module | None = None, class_names: list[str] | None =
 
     Without `model`, the weights (EMA when kept) come from TEST.CHECKPOINT_FILE_PATH or the newest
     checkpoint in OUTPUT_DIR, and the network is rebuilt from the config stored in that file.
+    Holds OUTPUT_DIR's lock (`holding_output_dir`): a second run there stops at start-up.
     """
+    with holding_output_dir(cfg):
+        return _test(cfg, model=model, class_names=class_names)
+
+
+def _test(cfg, *, model: nn.Module | None, class_names: list[str] | None) -> dict:
     device = start_run(cfg)
     log = get_logger()
     checkpoint_path = None

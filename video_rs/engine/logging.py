@@ -13,6 +13,7 @@ import sys
 import tempfile
 from typing import Any, Iterable
 
+from video_rs.data.atomic import atomic_write
 from video_rs.data.progress import progress as report_progress
 from video_rs.engine.distributed import is_main_process
 
@@ -99,12 +100,14 @@ class MetricsWriter:
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                     self.tb.add_scalar(f"{kind}/{key}", value, step)
 
-    def drop_after(self, epoch: int) -> None:
-        """On resume: forget records of epochs after the checkpoint, which are about to be redone."""
+    def drop_after(self, epoch: int, step_in_epoch: int = 0) -> None:
+        """On resume: forget the records after the checkpoint (`epoch` epochs + `step_in_epoch` steps of the
+        next), which are about to be redone."""
         if not self.enabled or not os.path.exists(self.path):
             return
-        kept = [r for r in read_metrics(self.path) if r.get("epoch", 0) <= epoch]
-        with open(self.path, "w") as handle:
+        kept = [r for r in read_metrics(self.path) if r.get("epoch", 0) <= epoch or (
+            r.get("kind") == "iter" and r.get("epoch") == epoch + 1 and r.get("iter", 0) <= step_in_epoch)]
+        with atomic_write(self.path) as handle:
             handle.writelines(json.dumps(r) + "\n" for r in kept)
 
     def close(self) -> None:

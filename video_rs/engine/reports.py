@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from video_rs.data.atomic import atomic_write
 from video_rs.engine.metrics import VideoScores, classification_metrics, confusion_matrix
 from video_rs.engine.plots import plot_confusion_matrix
 
@@ -39,8 +40,7 @@ def write_test_reports(output_dir: str, scores: VideoScores, dataset, class_name
         "checkpoint": checkpoint,
         "failed_videos": failed,
     }
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "results.json"), "w") as handle:
+    with atomic_write(os.path.join(output_dir, "results.json")) as handle:
         json.dump(results, handle, indent=2)
     write_predictions(os.path.join(output_dir, "predictions.csv"), [dataset.paths[v] for v in videos], labels,
                       video_scores, class_names, top_k=top_k)

@@ -6,19 +6,22 @@ decides what runs when.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from video_rs.config import cfg_to_yaml
-from video_rs.data import build_loader, check_bad_fraction, read_bad_videos
+from video_rs.data import build_loader, check_bad_fraction
+from video_rs.data.atomic import atomic_write
+from video_rs.data.bad_videos import count_listed_bad_videos
 from video_rs.data.loader import check_test_split
 from video_rs.engine import checkpoint as ckpt
 from video_rs.engine.distributed import (all_gather_object, all_reduce_sum, broadcast_buffers, get_rank, get_world_size,
@@ -30,6 +33,8 @@ from video_rs.engine.logging import MetricsWriter, get_logger, progress, read_me
 from video_rs.engine.optim import LRSchedule, build_optimizer
 from video_rs.engine.plots import plot_training_curves
 from video_rs.engine.precise_bn import update_bn_stats
+from video_rs.engine.preemption import CheckpointTriggers, TrainingStopped
+from video_rs.engine.run_lock import holding_output_dir
 from video_rs.engine.runtime import Runtime, maybe_sync_batchnorm, wrap_for_training
 from video_rs.engine.session import run_session, start_run
 from video_rs.models import build_model
@@ -126,21 +131,27 @@ def _out_of_memory(cfg, clips: int) -> BatchMemoryError:
 
 
 def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtime, criterion, *, epoch: int,
-                    writer: MetricsWriter, cfg) -> dict:
+                    writer: MetricsWriter, cfg, resume: dict | None = None, triggers: CheckpointTriggers | None = None,
+                    save_position: Callable[[dict], str] | None = None) -> dict:
     """One pass over the training loader (`model` may be wrapped); returns loss and top-1/top-5 over all ranks.
 
     A step takes TRAIN.GRAD_ACCUM_STEPS loader batches; the last batches that would not fill one are left
-    unread (the next epoch's pass starts a fresh loader iterator).
+    unread (the next epoch's pass starts a fresh loader iterator). `resume` ({"step_in_epoch",
+    "epoch_totals"}) continues an interrupted epoch whose sampler already skips the steps done. When
+    `triggers` say so after a step, `save_position` checkpoints that position; after a stop signal,
+    `TrainingStopped` follows.
     """
     log = get_logger()
     schedule = state.schedule
     accum = cfg.TRAIN.GRAD_ACCUM_STEPS
     totals = torch.zeros(4, dtype=torch.float64, device=runtime.device)  # loss sum, top1, top5, clips
+    if resume and resume["epoch_totals"] is not None:
+        totals += resume["epoch_totals"].to(totals)
     nonfinite = torch.zeros((), dtype=torch.bool, device=runtime.device)
     window = {"start": time.perf_counter(), "data": 0.0, "clips": 0, "iters": 0}
     steps = len(loader) // accum
     batches = _timed_batches(loader, window)
-    for it in progress(range(steps), total=steps, desc=f"epoch {epoch + 1}"):
+    for it in progress(range(resume["step_in_epoch"] if resume else 0, steps), desc=f"epoch {epoch + 1}"):
         try:
             outputs, lr = train_step(model, itertools.islice(batches, accum), state, runtime, criterion, cfg)
         except torch.OutOfMemoryError as err:
@@ -162,6 +173,14 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
             log.info("epoch %d iter %d/%d loss %.4f lr %.5f %.1f clips/s data %.3fs", epoch + 1, it + 1, steps,
                      record["loss"], lr, record["clips_per_s"], record["data_time"])
             window.update(start=time.perf_counter(), data=0.0, clips=0, iters=0)
+        signum, due = triggers.poll(schedule.step_count, runtime.device) if triggers is not None else (0, False)
+        if (signum or due) and it + 1 < steps:  # after the epoch's last step, train() saves the epoch instead
+            _check_finite(nonfinite, epoch, it, cfg)
+            path = save_position({"step_in_epoch": it + 1, "epoch_totals": torch.tensor(
+                all_reduce_sum(totals.tolist(), runtime.device), dtype=torch.float64)})
+            triggers.checkpoint_saved()
+            if signum:
+                raise _stopped(signum, path)
     loss_sum, top1, top5, count = all_reduce_sum(totals.tolist(), runtime.device)
     return {"train_loss": loss_sum / max(count, 1), "train_top1": 100.0 * top1 / max(count, 1),
             "train_top5": 100.0 * top5 / max(count, 1), "train_clips": int(count)}
@@ -202,7 +221,16 @@ def seed_everything(seed: int) -> None:
 
 
 def train(cfg) -> dict:
-    """Train as `cfg` says; returns {"epoch", "val", "checkpoint", "model", "eval_model"}."""
+    """Train as `cfg` says; returns {"epoch", "val", "checkpoint", "model", "eval_model"}.
+
+    Holds OUTPUT_DIR's lock throughout; SIGTERM / SIGINT stop it after the current step with a
+    checkpoint of the exact position (`TrainingStopped`), from which a rerun continues.
+    """
+    with holding_output_dir(cfg), CheckpointTriggers(cfg.TRAIN.CHECKPOINT_PERIOD_MINUTES) as triggers:
+        return _train(cfg, triggers)
+
+
+def _train(cfg, triggers: CheckpointTriggers) -> dict:
     device = start_run(cfg)
     log = get_logger()
     seed_everything(cfg.RNG_SEED)  # identical initial weights on every rank
@@ -222,15 +250,14 @@ def train(cfg) -> dict:
     state = TrainState(model, optimizer, LRSchedule(optimizer, cfg, steps_per_epoch=steps_per_epoch(train_loader, cfg)),
                        runtime.grad_scaler(), ema)
     seed_everything(cfg.RNG_SEED + 1000 * get_rank())  # per-rank dropout / stochastic depth masks
-    start_epoch = _resume(cfg, state) if cfg.TRAIN.AUTO_RESUME else 0
+    start_epoch, resume = _resume(cfg, state) if cfg.TRAIN.AUTO_RESUME else (0, None)
     if is_main_process():  # after the resume check: a refused resume leaves the earlier run's config.yaml
-        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as handle:
+        with atomic_write(os.path.join(cfg.OUTPUT_DIR, "config.yaml")) as handle:
             handle.write(cfg_to_yaml(cfg))
     train_model = wrap_for_training(model, cfg, device)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.MODEL.LABEL_SMOOTHING)
     writer = MetricsWriter(cfg.OUTPUT_DIR, tensorboard=cfg.TENSORBOARD.ENABLE)
-    writer.drop_after(start_epoch)
+    writer.drop_after(start_epoch, resume["step_in_epoch"] if resume else 0)
     eval_model = ema.module if ema is not None else model
     class_names = getattr(train_loader.dataset, "class_names", None)
     log.info("training %d epochs from epoch %d: %d steps/epoch of %d clips (%d micro-batch(es) of %d per process), "
@@ -239,12 +266,17 @@ def train(cfg) -> dict:
              get_world_size())
 
     val_metrics, last_path = {}, None
+    triggers.arm()
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
-        _start_epoch(train_loader, epoch, cfg.RNG_SEED)
+        _start_epoch(train_loader, epoch, cfg.RNG_SEED,
+                     skip_items=resume["step_in_epoch"] * cfg.TRAIN.GRAD_ACCUM_STEPS * train_loader.batch_size
+                     if resume else 0)
         set_train_mode(model, cfg)
         started = time.perf_counter()
         stats = train_one_epoch(train_model, train_loader, state, runtime, criterion, epoch=epoch, writer=writer,
-                                cfg=cfg)
+                                cfg=cfg, resume=resume, triggers=triggers,
+                                save_position=functools.partial(_save, cfg, epoch, state, class_names, val_metrics))
+        resume = None
         for module in (model, eval_model):
             broadcast_buffers(module)
         last_epoch = epoch + 1 == cfg.SOLVER.MAX_EPOCH
@@ -254,7 +286,8 @@ def train(cfg) -> dict:
                                 cfg.BN.NUM_BATCHES_PRECISE * cfg.TRAIN.GRAD_ACCUM_STEPS)  # micro-batches
             val_metrics = validate(eval_model, val_loader, runtime, cfg)
         # counted after precise BN, which reads training videos too, so the epoch's count matches bad_videos.txt
-        num_bad = len(read_bad_videos(cfg.OUTPUT_DIR, "train")) if is_main_process() else 0
+        num_bad = count_listed_bad_videos(cfg.OUTPUT_DIR, "train", train_loader.dataset.paths) \
+            if is_main_process() else 0
         num_bad = int(all_reduce_sum([num_bad], device)[0])
         check_bad_fraction(num_bad, train_loader.dataset.num_videos, cfg, "train")
         record = {"epoch": epoch + 1, **stats, "epoch_time": time.perf_counter() - started, "bad_videos": num_bad,
@@ -262,8 +295,13 @@ def train(cfg) -> dict:
         writer.write("epoch", record, step=epoch + 1)
         log.info("epoch %d done: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                           for k, v in record.items() if k != "epoch"))
-        if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last_epoch:
+        saved = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last_epoch
+        if saved:
             last_path = _save(cfg, epoch + 1, state, class_names, val_metrics)
+            triggers.checkpoint_saved()
+        signum, _ = triggers.poll(state.schedule.step_count, device)
+        if signum:
+            raise _stopped(signum, last_path if saved else _save(cfg, epoch + 1, state, class_names, val_metrics))
     writer.close()
     if is_main_process():
         plot_training_curves(read_metrics(writer.path), os.path.join(cfg.OUTPUT_DIR, "training_curves.png"))
@@ -271,35 +309,53 @@ def train(cfg) -> dict:
             "eval_model": eval_model, "class_names": class_names}
 
 
-def _start_epoch(loader, epoch: int, seed: int) -> None:
+def _start_epoch(loader, epoch: int, seed: int, skip_items: int = 0) -> None:
     """Make the epoch's shuffle and augmentation streams a function of (seed, rank, epoch) alone.
 
     The loader's generator otherwise carries over from earlier epochs, so a run resumed at epoch
-    k would see other batches than the uninterrupted run did.
+    k would see other batches than the uninterrupted run did. `skip_items`: where an interrupted
+    epoch resumes in this rank's order (those items are not loaded again).
     """
     if hasattr(loader.sampler, "set_epoch"):
         loader.sampler.set_epoch(epoch)
+    if skip_items:
+        loader.sampler.skip_next(skip_items)
     if loader.generator is not None:
         loader.generator.manual_seed(int(np.random.SeedSequence([seed, get_rank(), epoch]).generate_state(1)[0]))
 
 
-def _save(cfg, epoch: int, state: TrainState, class_names, metrics: dict) -> str:
-    """Checkpoint (rank 0 writes; every rank's RNG state goes in so each resumes its own stream)."""
+def _save(cfg, epoch: int, state: TrainState, class_names, metrics: dict, position: dict | None = None) -> str:
+    """Checkpoint after `epoch` epochs (+ `position["step_in_epoch"]` steps of the next, with their totals).
+
+    Rank 0 writes; every rank's RNG state goes in so each resumes its own stream.
+    """
     rng = all_gather_object(ckpt.capture_rng_state())
-    path = ckpt.checkpoint_path(cfg.OUTPUT_DIR, epoch)
+    step = position["step_in_epoch"] if position else 0
+    path = ckpt.checkpoint_path(cfg.OUTPUT_DIR, epoch, step)
     if is_main_process():
-        ckpt.save_checkpoint(path, {"epoch": epoch, "cfg": cfg_to_yaml(cfg), "class_names": class_names,
-                                    **state.state_dict(), "rng": rng, "metrics": metrics})
+        ckpt.save_checkpoint(path, {"epoch": epoch, "step_in_epoch": step, "cfg": cfg_to_yaml(cfg),
+                                    "epoch_totals": position["epoch_totals"] if position else None,
+                                    "class_names": class_names, **state.state_dict(), "rng": rng, "metrics": metrics})
         ckpt.prune_checkpoints(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP)
         get_logger().info("saved %s", path)
     return path
 
 
-def _resume(cfg, state: TrainState) -> int:
-    """Restore the newest readable checkpoint in OUTPUT_DIR; returns the epoch to start from."""
+def _stopped(signum: int, path: str) -> TrainingStopped:
+    get_logger().info("stopped by signal %d after saving %s; run the same command again to continue from there",
+                      signum, path)
+    return TrainingStopped(signum, path)
+
+
+def _resume(cfg, state: TrainState) -> tuple[int, dict | None]:
+    """Restore the newest readable checkpoint in OUTPUT_DIR; returns (the epoch to start from, where in it).
+
+    The position is None at an epoch boundary, else {"step_in_epoch", "epoch_totals"} (totals on rank 0
+    only: they are the sum over ranks).
+    """
     found = ckpt.find_latest_checkpoint(cfg.OUTPUT_DIR)
     if found is None:
-        return 0
+        return 0, None
     path, saved = found
     problems = ckpt.tensor_mismatches(saved["model"], state.model.state_dict())
     if problems:
@@ -313,15 +369,23 @@ def _resume(cfg, state: TrainState) -> int:
     else:  # resumed on another number of processes: rank 0's stream, offset per rank
         ckpt.restore_rng_state(rng[0])
         seed_everything(torch.randint(2**31, ()).item() + 1000 * get_rank())
-    get_logger().info("resumed from %s (epoch %d)", path, saved["epoch"])
-    return int(saved["epoch"])
+    step = int(saved.get("step_in_epoch", 0))
+    get_logger().info("resumed from %s (epoch %d%s)", path, saved["epoch"], f" + {step} steps" if step else "")
+    if not step:
+        return int(saved["epoch"]), None
+    return int(saved["epoch"]), {"step_in_epoch": step,
+                                 "epoch_totals": saved.get("epoch_totals") if is_main_process() else None}
 
 
 def train_and_test(cfg) -> dict:
-    """train(cfg), then (TEST.ENABLE) the multi-view test on the final (EMA) weights; the process group stays up."""
-    summary = train(cfg) if cfg.TRAIN.ENABLE else {}
-    if cfg.TEST.ENABLE:
-        summary["test"] = test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
+    """train(cfg), then (TEST.ENABLE) the multi-view test on the final (EMA) weights; the process group stays up.
+
+    One OUTPUT_DIR lock across both, so no other run slips in between.
+    """
+    with holding_output_dir(cfg):
+        summary = train(cfg) if cfg.TRAIN.ENABLE else {}
+        if cfg.TEST.ENABLE:
+            summary["test"] = test(cfg, model=summary.get("eval_model"), class_names=summary.get("class_names"))
     return summary
 
 

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import yaml
 
 from video_rs.config import CfgNode
+from video_rs.data.atomic import atomic_write
 from video_rs.engine import train_and_test
 from video_rs.engine.distributed import is_main_process
 from video_rs.engine.session import run_session
@@ -136,6 +137,5 @@ def read_record(row_dir: str) -> dict | None:
 def _write_record(row_dir: str, record: dict) -> None:
     os.makedirs(row_dir, exist_ok=True)
     path = os.path.join(row_dir, ROW_RECORD_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+    with atomic_write(path, encoding="utf-8") as handle:
         json.dump(record, handle, indent=1)
-    os.replace(path + ".tmp", path)

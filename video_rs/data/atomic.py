@@ -1,0 +1,53 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never half of either.
+
+The temp file sits in the target's folder (a rename is atomic only within one file system) under a
+name unique to the writing process and call (pid + random suffix, created exclusively), so two
+processes writing the same file never write into one temp file. Used for dataset files here and for
+checkpoints, configs and reports by the engine.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from typing import IO, Iterator
+
+
+def unique_temp_path(path: str, suffix: str = ".tmp") -> str:
+    """A fresh name beside `path`, hidden and unique to this process and call: `.NAME.PID.RANDOM{suffix}`."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def fsync_folder(folder: str) -> None:
+    """Make a rename inside `folder` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(folder, os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w", *, durable: bool = False, **open_kwargs) -> Iterator[IO]:
+    """`with atomic_write(path) as handle:` writes a temp file that replaces `path` when the block ends.
+
+    An exception inside the block removes the temp file and leaves `path` as it was. `durable`
+    fsyncs the file and its folder (checkpoints: the rename survives a power cut).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = unique_temp_path(path)
+    try:
+        with open(tmp, mode.replace("w", "x"), **open_kwargs) as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+    if durable:
+        fsync_folder(folder)

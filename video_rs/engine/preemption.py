@@ -1,0 +1,97 @@
+"""When training checkpoints inside an epoch: on SIGTERM / SIGINT (then it stops), and every
+TRAIN.CHECKPOINT_PERIOD_MINUTES.
+
+SLURM and Kubernetes send SIGTERM some time before they kill a job; Ctrl-C sends SIGINT. The handler
+only notes the signal. The training loop polls after every optimiser step (all ranks agree through
+one small all-reduce, so every rank acts after the same step), writes a checkpoint of the position
+inside the epoch, and on a signal raises `TrainingStopped`: the process ends with 128 + the signal
+number (143 for SIGTERM, 130 for SIGINT), the status a shell reports for a process the signal ended.
+A second signal acts at once (the previous handler is back after the first).
+
+For tests: VIDEO_RS_SIGNAL_AFTER_STEP="SIGTERM:5" makes rank 0 send itself SIGTERM after optimiser
+step 5 of the run (the LR schedule's step count), once; `clock` may be replaced by a fake.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import torch
+import torch.distributed as dist
+
+from video_rs.engine.distributed import is_dist, is_main_process
+
+SIGNAL_AFTER_STEP_ENV = "VIDEO_RS_SIGNAL_AFTER_STEP"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+clock = time.monotonic  # seconds; read on rank 0 only, so the ranks never disagree about the period
+
+
+class TrainingStopped(SystemExit):
+    """A stop signal ended training after its checkpoint was written; exits with 128 + the signal number."""
+
+    def __init__(self, signum: int, checkpoint: str):
+        super().__init__(128 + signum)
+        self.signum, self.checkpoint = signum, checkpoint
+
+
+def _signal_hook() -> tuple[int, int] | None:
+    """(signal, step) from VIDEO_RS_SIGNAL_AFTER_STEP, or None."""
+    value = os.environ.get(SIGNAL_AFTER_STEP_ENV, "")
+    if not value:
+        return None
+    name, _, step = value.partition(":")
+    try:
+        return int(signal.Signals[name.upper()]), int(step)
+    except (KeyError, ValueError):
+        raise ValueError(f"{SIGNAL_AFTER_STEP_ENV} must look like SIGTERM:5, got {value!r}") from None
+
+
+class CheckpointTriggers:
+    """Notes SIGTERM / SIGINT between `arm()` and the end of the `with` block; `poll` says what to do after a step."""
+
+    def __init__(self, period_minutes: float = 0.0):
+        self.received = 0
+        self.period_s = 60.0 * period_minutes
+        self._last_checkpoint = 0.0
+        self._previous: dict[int, object] = {}
+        self._hook = _signal_hook()
+
+    def __enter__(self) -> "CheckpointTriggers":
+        return self
+
+    def arm(self) -> None:
+        """Install the handlers (main thread only: Python delivers signals there) and start the period."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._note)
+        self.checkpoint_saved()
+
+    def checkpoint_saved(self) -> None:
+        if self.period_s and is_main_process():
+            self._last_checkpoint = clock()
+
+    def _note(self, signum: int, frame) -> None:
+        self.received = self.received or signum
+        signal.signal(signum, self._previous.get(signum) or signal.SIG_DFL)  # a second one acts at once
+
+    def poll(self, step: int, device: torch.device) -> tuple[int, bool]:
+        """(signal to stop for or 0, whether the checkpoint period has passed), the same on every rank.
+
+        Every rank calls it at the same points (after each step, at each epoch's end).
+        """
+        if self._hook is not None and self._hook[1] == step and is_main_process():
+            signum, self._hook = self._hook[0], None
+            os.kill(os.getpid(), signum)  # the handler runs before os.kill returns
+        due = bool(self.period_s) and is_main_process() and clock() - self._last_checkpoint >= self.period_s
+        if not is_dist():
+            return self.received, due
+        flags = torch.tensor([self.received, int(due)], dtype=torch.int64, device=device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return int(flags[0]), bool(flags[1])
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
