@@ -85,3 +85,15 @@ def test_the_multi_view_test_loop_reports_progress_off_a_terminal(slow_clock, ca
     assert list(engine_progress(range(3), total=3, desc="test")) == [0, 1, 2]
     assert [line.split(",")[0] for line in capsys.readouterr().err.splitlines()] == [
         "test: 1/3 (33%)", "test: 2/3 (67%)", "test: 3/3 (100%)", "test: 3/3 done in 2m04s"]
+
+
+def test_the_total_comes_from_the_iterable_when_it_has_a_length():
+    """Training epochs pass a range of steps: their lines said '5, 0.2/s' with no total or eta."""
+    now, lines = [0.0], []
+
+    def tick():
+        now[0] += 10.0
+        return now[0]
+
+    list(progress(range(6), desc="epoch 1", clock=tick, write=lines.append))
+    assert lines[0].startswith("epoch 1: ") and "/6 (" in lines[0] and "eta" in lines[0]

@@ -27,6 +27,8 @@ def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", en
     """
     if not enabled:
         return iterable
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
     if sys.stderr.isatty():
         from tqdm import tqdm
 
