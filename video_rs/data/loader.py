@@ -6,6 +6,10 @@ batch), in TRAIN.GRAD_ACCUM_STEPS loader batches (micro-batches) of equal size. 
 holds whole videos (all views of a video come from one decode): TEST.BATCH_SIZE // world clips'
 worth, at least one video; the evaluator runs the model on TEST.BATCH_SIZE clips at a time. In evaluation every rank reads its own shard, without the padding a
 DistributedSampler adds, so each (video, view) is scored exactly once.
+
+Workers leave stop signals to the training process: they ignore SIGINT, and SIGTERM from anyone else
+while it lives (SLURM signals every process of a job), so it can finish its step, save its checkpoint
+and then end them (`seed_worker`).
 """
 from __future__ import annotations
 
