@@ -162,6 +162,8 @@ def _outlive_foreign_sigterm() -> None:
     status would make the loader report a failed worker). A worker whose training process dies without
     ending it (kill -9) leaves within seconds by torch's parent watchdog, as before.
     """
+    if not hasattr(signal, "sigwaitinfo"):  # macOS, Windows: SIGTERM keeps torch's handling (it ends the worker)
+        return
     parent = os.getppid()
     creator = multiprocessing.parent_process()
     trainer = creator.pid if creator is not None else parent  # differs from the parent under forkserver
