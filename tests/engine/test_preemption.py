@@ -5,11 +5,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
-from video_rs.config import cfg_to_yaml
+from video_rs.config import cfg_to_yaml, load_cfg
 from video_rs.data.bad_videos import BAD_VIDEOS_FILE
 from video_rs.data.dataset import VideoClipDataset
 from video_rs.engine import checkpoint as ckpt
@@ -20,15 +21,42 @@ from video_rs.engine.train import train
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _train_in_subprocess(cfg, out: str, signal_after: str, *opts: str) -> subprocess.CompletedProcess:
-    """tools/train_net.py on `cfg` (training only) into `out`, sending itself `signal_after` ("SIGTERM:2")."""
-    config = os.path.join(os.path.dirname(out), "config_in.yaml")
-    with open(config, "w") as handle:
+def _write_cfg(cfg, path: str) -> str:
+    with open(path, "w") as handle:
         handle.write(cfg_to_yaml(cfg))
+    return path
+
+
+def _train_in_subprocess(cfg, out: str, signal_after: str, *opts: str) -> subprocess.CompletedProcess:
+    """tools/train_net.py on `cfg` (training only) into `out`, sending itself `signal_after` ("SIGTERM:2"), in a
+    session of its own: its process group (pgid = its pid) is the training process and its loader workers."""
+    config = _write_cfg(cfg, os.path.join(os.path.dirname(out), "config_in.yaml"))
     env = {**os.environ, SIGNAL_AFTER_STEP_ENV: signal_after, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     return subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--cfg", config,
                            "OUTPUT_DIR", out, "TEST.ENABLE", "False", *opts], capture_output=True, text=True,
-                          env=env, timeout=600)
+                          env=env, timeout=600, start_new_session=True)
+
+
+def _live_processes_in_group(pgid: int) -> list[int]:
+    """Pids of the processes of group `pgid` that still run (zombies left unreaped by a container's init aside)."""
+    live = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                state, _, group = handle.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # ended while listed
+        if int(group) == pgid and state != "Z":
+            live.append(int(pid))
+    return live
+
+
+def _group_ends_within(pgid: int, seconds: float) -> list[int]:
+    """Waits until no process of group `pgid` runs, at most `seconds`; the ones still running then."""
+    deadline = time.monotonic() + seconds
+    while _live_processes_in_group(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _live_processes_in_group(pgid)
 
 
 def _resume_counting_items(cfg, out: str, monkeypatch, **changes) -> tuple[dict, int]:
@@ -184,3 +212,66 @@ def test_under_ddp_all_ranks_stop_after_the_same_step_and_all_refuse_a_held_fold
     assert rank0["code"] == rank1["code"] == 143 and rank0["checkpoint"] == rank1["checkpoint"] == path
     assert ckpt.load_checkpoint(path)["schedule"]["step_count"] == 1 and ckpt.list_checkpoints(out) == [path]
 
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; SLURM's process groups")
+def test_sigterm_to_the_whole_process_group_with_loader_workers_stops_cleanly_and_resumes(two_epoch_run, tmp_path,
+                                                                                          monkeypatch):
+    """What SLURM does at a job's time limit: SIGTERM reaches the training process and its loader workers
+    alike (sent by another process). The workers must keep loading until the training process has saved
+    its checkpoint, and then end with it."""
+    cfg, _, final = two_epoch_run
+    out = str(tmp_path / "run")
+    # run() returns once the output pipes close, which the workers hold too: none outlives the run
+    result = _train_in_subprocess(cfg, out, "SIGTERM:2:group", "DATA_LOADER.NUM_WORKERS", "2")
+    assert result.returncode == 143, result.stderr[-3000:]
+    assert "DataLoader worker" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
+    path = ckpt.checkpoint_path(out, 0, 2)
+    assert ckpt.list_checkpoints(out) == [path]
+    assert ckpt.load_checkpoint(path)["step_in_epoch"] == 2
+    weights, loaded = _resume_counting_items(cfg, out, monkeypatch)
+    _assert_equal_states(final, weights)
+    assert loaded == 4 + 12
+
+
+_LOADER_UNDER_GROUP_SIGTERM = """
+import os, signal, sys, time
+from video_rs.config import load_cfg
+from video_rs.data.loader import build_loader
+from video_rs.engine.preemption import _signal_own_group_from_outside
+
+received = []
+signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))  # as training does
+loader = build_loader(load_cfg(sys.argv[1], []), "train")
+batches = iter(loader)
+next(batches)
+print("workers", *(worker.pid for worker in batches._workers), flush=True)
+_signal_own_group_from_outside(signal.SIGTERM)  # the workers are busy with the next batches
+while not received:
+    time.sleep(0.01)
+print("batches after the signal", sum(1 for _ in batches), "of", len(loader) - 1, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no chance to end its workers
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; SLURM's process groups")
+def test_loader_workers_outlive_a_foreign_sigterm_but_not_their_training_process(make_cfg, data_three_classes,
+                                                                                  tmp_path):
+    """A SIGTERM from outside leaves the workers loading the epoch; killed with -9 after it, the training
+    process leaves no worker behind for longer than torch's parent watchdog takes (a 5 s poll)."""
+    cfg = make_cfg(data_three_classes, str(tmp_path / "out"), 3, "DATA_LOADER.NUM_WORKERS", "2")
+    config = _write_cfg(cfg, str(tmp_path / "config.yaml"))
+    with open(tmp_path / "stdout.txt", "w") as stdout, open(tmp_path / "stderr.txt", "w") as stderr:
+        # files, not pipes: the workers would hold a pipe open after the training process is gone
+        process = subprocess.Popen([sys.executable, "-c", _LOADER_UNDER_GROUP_SIGTERM, config], stdout=stdout,
+                                   stderr=stderr, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+        try:
+            returncode = process.wait(timeout=300)
+        finally:
+            lingering = _group_ends_within(process.pid, 30.0)
+            for pid in lingering:
+                os.kill(pid, signal.SIGKILL)
+    output, errors = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
+    assert returncode == -signal.SIGKILL, errors[-3000:]
+    assert "batches after the signal 2 of 2" in output, errors[-3000:]
+    assert lingering == [], f"workers {lingering} outlived the training process by 30 s"

@@ -6,13 +6,20 @@ batch), in TRAIN.GRAD_ACCUM_STEPS loader batches (micro-batches) of equal size. 
 holds whole videos (all views of a video come from one decode): TEST.BATCH_SIZE // world clips'
 worth, at least one video; the evaluator runs the model on TEST.BATCH_SIZE clips at a time. In evaluation every rank reads its own shard, without the padding a
 DistributedSampler adds, so each (video, view) is scored exactly once.
+
+Workers leave stop signals to the training process: they ignore SIGINT, and SIGTERM from anyone else
+while it lives (SLURM signals every process of a job), so it can finish its step, save its checkpoint
+and then end them (`seed_worker`).
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
+import os
 import random
 import signal
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -126,17 +133,50 @@ def check_test_split(cfg) -> None:
 
 
 def seed_worker(worker_id: int) -> None:
-    """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id).
+    """numpy and `random` follow torch's per-worker seed (the loader's generator + worker id); stop
+    signals are left to the training process.
 
     Training items reseed torch from their own seed (SeededDistributedSampler); this covers the rest.
-    Workers ignore SIGINT, which Ctrl-C sends to every process of the terminal: the training process
-    stops after its step (with a checkpoint) and ends its workers itself. (SIGTERM stays as it is:
-    multiprocessing ends workers with it.)
+    Workers ignore SIGINT, which Ctrl-C sends to every process of the terminal, and SIGTERM from anyone
+    but the training process while it lives (see `_outlive_foreign_sigterm`): the training process
+    stops after its step (with a checkpoint) and ends its workers itself.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _outlive_foreign_sigterm()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def _outlive_foreign_sigterm() -> None:
+    """In a loader worker: a SIGTERM sent by the training process ends the worker at once; one from
+    anyone else is ignored while the training process lives.
+
+    SLURM (at the time limit, or `scancel`) sends SIGTERM to every process of the job step, workers
+    included; a dead worker would end the run with a DataLoader error before the training process has
+    saved its checkpoint. Ignoring every SIGTERM is no answer: the DataLoader and multiprocessing's exit
+    handler end workers with SIGTERM (`terminate()`, then a join without timeout at interpreter exit).
+    So SIGTERM is blocked in every thread of the worker (threads started later inherit the mask) and a
+    thread reads each one with its sender: from the training process (or once that process is gone)
+    the worker exits with status 0, as torch's own worker handler does for its parent (a non-zero
+    status would make the loader report a failed worker). A worker whose training process dies without
+    ending it (kill -9) leaves within seconds by torch's parent watchdog, as before.
+    """
+    if not hasattr(signal, "sigwaitinfo"):  # macOS, Windows: SIGTERM keeps torch's handling (it ends the worker)
+        return
+    parent = os.getppid()
+    creator = multiprocessing.parent_process()
+    trainer = creator.pid if creator is not None else parent  # differs from the parent under forkserver
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    threading.Thread(target=_exit_on_sigterm_from, args=(trainer, parent), name="sigterm_filter",
+                     daemon=True).start()
+
+
+def _exit_on_sigterm_from(trainer: int, parent: int) -> None:
+    while True:
+        sender = signal.sigwaitinfo({signal.SIGTERM}).si_pid
+        if sender in (trainer, parent) or os.getppid() != parent:
+            os._exit(0)
 
 
 def _loader_seed(base: int, rank: int, mode: str) -> int:

@@ -9,12 +9,16 @@ number (143 for SIGTERM, 130 for SIGINT), the status a shell reports for a proce
 A second signal acts at once (the previous handler is back after the first).
 
 For tests: VIDEO_RS_SIGNAL_AFTER_STEP="SIGTERM:5" makes rank 0 send itself SIGTERM after optimiser
-step 5 of the run (the LR schedule's step count), once; `clock` may be replaced by a fake.
+step 5 of the run (the LR schedule's step count), once; "SIGTERM:5:group" has a helper process send it
+to rank 0's whole process group instead (its loader workers too), as SLURM does at a job's time limit.
+`clock` may be replaced by a fake.
 """
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -36,16 +40,27 @@ class TrainingStopped(SystemExit):
         self.signum, self.checkpoint = signum, checkpoint
 
 
-def _signal_hook() -> tuple[int, int] | None:
-    """(signal, step) from VIDEO_RS_SIGNAL_AFTER_STEP, or None."""
+def _signal_hook() -> tuple[int, int, bool] | None:
+    """(signal, step, to the whole process group) from VIDEO_RS_SIGNAL_AFTER_STEP, or None."""
     value = os.environ.get(SIGNAL_AFTER_STEP_ENV, "")
     if not value:
         return None
-    name, _, step = value.partition(":")
+    name, _, rest = value.partition(":")
+    step, _, target = rest.partition(":")
     try:
-        return int(signal.Signals[name.upper()]), int(step)
+        if target not in ("", "group"):
+            raise ValueError(target)
+        return int(signal.Signals[name.upper()]), int(step), target == "group"
     except (KeyError, ValueError):
-        raise ValueError(f"{SIGNAL_AFTER_STEP_ENV} must look like SIGTERM:5, got {value!r}") from None
+        raise ValueError(f"{SIGNAL_AFTER_STEP_ENV} must look like SIGTERM:5 or SIGTERM:5:group, "
+                         f"got {value!r}") from None
+
+
+def _signal_own_group_from_outside(signum: int) -> None:
+    """Send `signum` to this process's group from another process, as a scheduler does (loader workers
+    treat a SIGTERM from the training process itself as their order to exit)."""
+    subprocess.run([sys.executable, "-c", f"import os; os.killpg({os.getpgrp()}, {signum})"], check=True,
+                   start_new_session=True)  # not a member of the group it signals
 
 
 class CheckpointTriggers:
@@ -82,8 +97,13 @@ class CheckpointTriggers:
         Every rank calls it at the same points (after each step, at each epoch's end).
         """
         if self._hook is not None and self._hook[1] == step and is_main_process():
-            signum, self._hook = self._hook[0], None
-            os.kill(os.getpid(), signum)  # the handler runs before os.kill returns
+            (signum, _, group), self._hook = self._hook, None
+            if group:
+                _signal_own_group_from_outside(signum)
+                while not self.received:  # delivered by now; the Python-level handler runs between bytecodes
+                    time.sleep(0.01)
+            else:
+                os.kill(os.getpid(), signum)  # the handler runs before os.kill returns
         due = bool(self.period_s) and is_main_process() and clock() - self._last_checkpoint >= self.period_s
         if not is_dist():
             return self.received, due
