@@ -233,3 +233,15 @@ def test_pyav_seeks_where_timestamps_are_trusted_and_counts_elsewhere(format_vid
             video.get(indices)
         seeks = video.video._index_of_pts is not None
     assert seeks == path.endswith((".mp4", ".mov", ".mkv", ".webm", ".ivf"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_joined_ts_segments_keep_the_header_rate(format_video, tmp_path, backend):
+    """Segments joined with `cat` (HLS downloads) restart the MPEG-TS clock: a rate measured from the
+    timestamps came out 4x too high for four segments, so clips spanned 4x the time they should."""
+    segment = open(format_video("ts_h264"), "rb").read()
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(segment * 4)
+    with open_video(str(joined), backend) as video:
+        assert video.fps == pytest.approx(FORMAT_CASES["ts_h264"].fps)
+        assert video.num_frames == 4 * FORMAT_CASES["ts_h264"].frames

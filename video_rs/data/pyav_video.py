@@ -39,10 +39,12 @@ class PyAVVideo:
             self.num_frames = self._present + missing if missing > self._tolerance(announced) else self._present
             known = None not in packet_pts
             frame_pts = sorted(packet_pts) if known else []
-            seconds = (frame_pts[-1] - frame_pts[0]) * float(stream.time_base) if known and stream.time_base else None
+            # only timestamps the container keeps in order measure the rate: MPEG-TS/PS clocks restart in
+            # joined segments and wrap in long captures, AVI's are decode order
+            trusted = bool(set(container_kinds(self._container)) & set(SEEKABLE_FORMATS)) and known
+            seconds = (frame_pts[-1] - frame_pts[0]) * float(stream.time_base) if trusted and stream.time_base else None
             self.fps = consistent_fps(stream.average_rate or stream.guessed_rate, self._present, seconds)
-            seekable = (set(container_kinds(self._container)) & set(SEEKABLE_FORMATS) and known
-                        and len(set(frame_pts)) == len(frame_pts))
+            seekable = trusted and len(set(frame_pts)) == len(frame_pts)
             self._index_of_pts = {pts: i for i, pts in enumerate(frame_pts)} if seekable else None
             self._frame_pts = frame_pts
             self._size = (int(stream.height), int(stream.width))
