@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import re
 import sys
 from typing import Any, Callable, Sequence
@@ -43,7 +44,10 @@ def is_config_key(token: str) -> bool:
     if not _KEY_SHAPE.match(token):
         return False
     section, dot, _ = token.partition(".")
-    return token in _config_keys() or (bool(dot) and section in _config_keys())
+    if token in _config_keys():
+        return True
+    # a misspelt key of a known section, unless it names an existing file (a video called DATA.MP4)
+    return bool(dot) and section in _config_keys() and not os.path.exists(token)
 
 
 @functools.lru_cache(maxsize=1)

@@ -264,3 +264,20 @@ def test_non_finite_numbers_are_refused_for_every_float_key(tmp_path, text, opts
     path = write(tmp_path / "inf.yaml", text)
     with pytest.raises(ConfigError, match=re.escape(key) + " is invalid: must be a finite number"):
         load_cfg(path, opts)
+
+
+def test_an_integer_too_large_for_a_float_key_is_a_config_error():
+    """`SOLVER.BASE_LR 1000...0` (401 digits) was an OverflowError traceback."""
+    with pytest.raises(ConfigError, match="SOLVER.BASE_LR"):
+        load_cfg(None, ["SOLVER.BASE_LR", "1" + "0" * 400])
+
+
+def test_a_file_named_like_a_misspelt_key_is_a_file(tmp_path, monkeypatch):
+    """A video called DATA.MP4 given to predict.py is a file, not an override; exact keys stay keys."""
+    from video_rs.cli import is_config_key
+
+    monkeypatch.chdir(tmp_path)
+    assert is_config_key("DATA.MP4")
+    (tmp_path / "DATA.MP4").write_text("")
+    (tmp_path / "RNG_SEED").write_text("")
+    assert not is_config_key("DATA.MP4") and is_config_key("RNG_SEED")

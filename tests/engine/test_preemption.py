@@ -275,3 +275,19 @@ def test_loader_workers_outlive_a_foreign_sigterm_but_not_their_training_process
     assert returncode == -signal.SIGKILL, errors[-3000:]
     assert "batches after the signal 2 of 2" in output, errors[-3000:]
     assert lingering == [], f"workers {lingering} outlived the training process by 30 s"
+
+
+def test_a_signal_the_parent_set_to_be_ignored_stays_ignored():
+    """A background job inherits SIGINT ignored; Ctrl-C meant for the foreground script must not stop training."""
+    import signal
+
+    from video_rs.engine.preemption import CheckpointTriggers
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with CheckpointTriggers() as triggers:
+            triggers.arm()
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == triggers._note
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -87,3 +87,17 @@ def test_a_forked_child_such_as_a_loader_worker_does_not_keep_the_lock(tmp_path)
         os.waitpid(child, 0)
         for fd in (hold_read, hold_write, ready_read, ready_write):
             os.close(fd)
+
+
+def test_a_failure_writing_the_lock_file_is_an_output_dir_error(tmp_path, monkeypatch):
+    """An OSError on rank 0 (a full disk while writing the holder) must reach every rank as the same
+    error, not leave the other ranks waiting for rank 0's answer."""
+    import video_rs.engine.run_lock as run_lock
+
+    def full_disk(output_dir):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_lock, "_acquire", full_disk)
+    with pytest.raises(OutputDirUnavailable, match="No space left on device"):
+        with hold_output_dir(str(tmp_path / "run")):
+            pass

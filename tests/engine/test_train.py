@@ -1,4 +1,5 @@
 """End-to-end CPU training: resume equals an uninterrupted run, files a run leaves, NaN stops cleanly."""
+import glob
 import json
 import os
 import shutil
@@ -126,3 +127,22 @@ def test_resume_into_a_folder_of_another_network_stops_and_keeps_its_config(two_
     message = str(caught.value)
     assert "RESNET.WIDTH_MULTIPLIER: 0.125 in the checkpoint, 0.25 here" in message and "own OUTPUT_DIR" in message
     assert open(os.path.join(out, "config.yaml")).read() == before
+
+
+def test_a_checkpoint_of_another_optimiser_layout_stops_with_a_clear_error(two_epoch_run, tmp_path):
+    """Checkpoints written before the self-gating parameters had their own group held one group fewer:
+    resuming them was a ValueError traceback from torch."""
+    cfg, _, _ = two_epoch_run
+    out = str(tmp_path / "older")
+    shutil.copytree(cfg.OUTPUT_DIR, out)
+    newest = sorted(glob.glob(os.path.join(out, "checkpoints", "checkpoint_epoch_*.pyth")))[-1]
+    saved = torch.load(newest, map_location="cpu", weights_only=False)
+    groups = saved["optimizer"]["param_groups"]
+    groups[0]["params"] = groups[0]["params"] + groups.pop()["params"]  # two groups merged into one
+    torch.save(saved, newest)
+    resumed = cfg.clone()
+    resumed.defrost()
+    resumed.OUTPUT_DIR = out
+    resumed.freeze()
+    with pytest.raises(ckpt.CheckpointError, match="cannot resume the optimiser from .*TRAIN.CHECKPOINT_FILE_PATH"):
+        train(resumed)

@@ -116,7 +116,8 @@ def _clip_of(dataset, video: int, seed: int, opened) -> np.ndarray:
     """The frames the train item (video, seed) samples: the dataset's first draw under that seed."""
     s = dataset.sampling
     generator = torch.Generator().manual_seed(seed)
-    return random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps, generator)
+    return random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps, generator,
+                               short_video=s.short_video)
 
 
 def _replayed(dataset, items) -> list[tuple[str, np.ndarray, float]]:

@@ -193,7 +193,10 @@ def _coerce(value: Any, current: Any, full_key: str, source: str) -> Any:
         raise bad()
     if isinstance(current, float):
         if _is_number(value):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer with hundreds of digits
+                raise bad() from None
         raise bad()
     if isinstance(current, int):
         if isinstance(value, int) and not isinstance(value, bool):

@@ -129,7 +129,10 @@ class VideoClipDataset(Dataset):
         """Decode every frame this split would use from the video, here; the failure reason or None."""
         try:
             with open_video(self.paths[video_index], self.backend) as video:
-                video.get(np.unique(np.concatenate(self.view_indices(video))))
+                views = self.view_indices(video)
+                max_frames = self._frames_per_decode(video)  # the same memory bound as the test's decodes
+                for group in decode_groups(views, max_gap=EVAL_DECODE_GAP_SECONDS * video.fps, max_frames=max_frames):
+                    video.get(np.unique(np.concatenate([views[k] for k in group])))
         except DecodeError as err:
             return err.reason
         return None

@@ -1,8 +1,8 @@
 """SGD with the RS parameter groups, and the per-iteration learning-rate schedule.
 
 Parameter groups: weight decay applies to conv and linear kernels only; BatchNorm parameters and
-every bias get `BN.WEIGHT_DECAY` (0 in the RS recipe). The self-gating kernels get none at all, as
-in Model Garden, whose self-gating conv is built without the kernel regulariser the other convs get.
+every other bias get `BN.WEIGHT_DECAY` (0 in the RS recipe). The self-gating kernels and biases get none
+at all, as in Model Garden, whose self-gating conv is built without the regulariser the other convs get.
 The classifier head may train at `TRAIN.HEAD_LR_MULT` times the schedule's rate (fine-tuning). Frozen parameters
 (`requires_grad=False`) are left out, so a linear probe's optimizer only holds the head.
 

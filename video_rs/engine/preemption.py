@@ -6,7 +6,10 @@ only notes the signal. The training loop polls after every optimiser step (all r
 one small all-reduce, so every rank acts after the same step), writes a checkpoint of the position
 inside the epoch, and on a signal raises `TrainingStopped`: the process ends with 128 + the signal
 number (143 for SIGTERM, 130 for SIGINT), the status a shell reports for a process the signal ended.
-A second signal acts at once (the previous handler is back after the first).
+A second signal acts at once (the previous handler is back after the first). A signal that arrives
+during an epoch's last step, its precise-BN pass or its validation is acted on when that epoch's
+end-of-epoch work is done (with the epoch checkpoint), not sooner; a signal the parent process set to
+be ignored (a background job's SIGINT) stays ignored.
 
 For tests: VIDEO_RS_SIGNAL_AFTER_STEP="SIGTERM:5" makes rank 0 send itself SIGTERM after optimiser
 step 5 of the run (the LR schedule's step count), once; "SIGTERM:5:group" has a helper process send it
@@ -80,6 +83,8 @@ class CheckpointTriggers:
         """Install the handlers (main thread only: Python delivers signals there) and start the period."""
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue  # ignored by whoever started us (a background job): keep it so
                 self._previous[signum] = signal.signal(signum, self._note)
         self.checkpoint_saved()
 

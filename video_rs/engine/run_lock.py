@@ -107,6 +107,8 @@ def hold_output_dir(output_dir: str) -> Iterator[None]:
                 handle = _acquire(output_dir)
             except OutputDirUnavailable as err:
                 error = str(err)
+            except OSError as err:  # e.g. a full disk while writing the holder: the other ranks must not wait
+                error = f"cannot write the lock file in OUTPUT_DIR {output_dir!r}: {err}"
         error = all_gather_object(error)[0]  # rank 0's answer, on every rank
         if error:
             raise OutputDirUnavailable(error)

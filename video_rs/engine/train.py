@@ -362,7 +362,12 @@ def _resume(cfg, state: TrainState) -> tuple[int, dict | None]:
         raise ckpt.CheckpointError(
             f"cannot resume from {path}: {ckpt.describe_mismatch(problems, ckpt.network_differences(saved, cfg))}. "
             f"OUTPUT_DIR ({cfg.OUTPUT_DIR}) holds another network's run: give this one its own OUTPUT_DIR.")
-    state.load_state_dict(saved)
+    try:
+        state.load_state_dict(saved)
+    except ValueError as err:  # e.g. parameter groups of another layout (self-gating got its own group)
+        raise ckpt.CheckpointError(
+            f"cannot resume the optimiser from {path}: {err}. The weights still load as a starting point: "
+            f"train into a new OUTPUT_DIR with TRAIN.CHECKPOINT_FILE_PATH {path}") from None
     rng = saved["rng"]
     if len(rng) == get_world_size():
         ckpt.restore_rng_state(rng[get_rank()])
