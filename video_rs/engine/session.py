@@ -12,15 +12,13 @@ from typing import Iterator
 import torch
 
 from video_rs.engine.distributed import cleanup_distributed, init_distributed, select_device
-from video_rs.engine.logging import check_output_dir, setup_logging
+from video_rs.engine.logging import setup_logging
 
 
 def start_run(cfg, *, log: bool = True) -> torch.device:
     """The device for this process; joins the process group (once: later runs reuse it); with `log`, the
-    `video_rs` logger writes to the console and OUTPUT_DIR/log.txt (rank 0), after OUTPUT_DIR is checked
-    to be writable (before any data is read)."""
-    if log:
-        check_output_dir(cfg.OUTPUT_DIR)
+    `video_rs` logger writes to the console and OUTPUT_DIR/log.txt (rank 0). Runs that write into
+    OUTPUT_DIR enter `run_lock.holding_output_dir` first, which checks that it can be written."""
     device = select_device(cfg)
     init_distributed(cfg, device)
     if log:
