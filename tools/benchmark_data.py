@@ -19,6 +19,8 @@ import sys
 from video_rs.bench.data_compare import compare_sets, run_compare, test_frames_decoded, worker_overhead
 from video_rs.bench.data_throughput import describe_loader, measure_loader
 from video_rs.cli import config_parser, parse_config_args, run_tool
+from video_rs.data.dataset import VideoClipDataset
+from video_rs.data.loader import load_videos
 
 
 def parse_args(argv=None):
@@ -52,9 +54,6 @@ def compare(args, cfg) -> list[dict]:
         print(f"{row['variant']:<15} {row['clips']:>5} {row['clips_per_s']:>8.1f} {row['clips_per_cpu_s']:>11.1f} "
               f"{row['cpu_ms_per_clip']:>11.1f} {row['cpu_vs_first']:>12.2f} {row['cores_for_target']:>9.1f}  "
               f"(for {row['target_clips_per_s']} {row['kind']} clips/s)")
-    from video_rs.data.dataset import VideoClipDataset
-    from video_rs.data.loader import load_videos
-
     dataset = VideoClipDataset.from_cfg(cfg, "test", load_videos(cfg, "test"))
     frames = test_frames_decoded(dataset, list(range(dataset.num_videos)))
     print(f"test frames decoded per video (forward-decode count from the keyframes): per view "

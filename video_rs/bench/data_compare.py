@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from video_rs.bench.data_throughput import _with, with_loader_settings
+from video_rs.data import dataset as dataset_module
 from video_rs.data.decoders import open_video
 from video_rs.data.loader import build_loader, endless_batches
-from video_rs.data.sampling import random_clip_indices
+from video_rs.data.sampling import decode_groups, random_clip_indices
 from video_rs.data.transforms import frames_to_video
 
 TRAIN_TARGET, TEST_TARGET = 330, 1000  # clips/s one GPU needs (RS-50 train / multi-view test)
@@ -242,9 +243,6 @@ def run_compare(cfg, *, rounds: int = 6, warmup: int = 1, num_workers: int | Non
 
 def test_frames_decoded(dataset, videos: list[int]) -> dict:
     """Frames a forward decoder decodes for these test videos: view by view, decode-once, and one plain pass."""
-    from video_rs.data import dataset as dataset_module
-    from video_rs.data.sampling import decode_groups
-
     totals = {"per_view": 0, "decode_once": 0, "one_pass": 0}
     for video in videos:
         path = dataset.paths[video]

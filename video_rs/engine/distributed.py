@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from video_rs.config import ConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,8 +52,6 @@ def select_device(cfg) -> torch.device:
     want = cfg.DEVICE
     if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            from video_rs.config import ConfigError
-
             raise ConfigError("DEVICE is 'cuda' but no CUDA device is available (torch sees none); "
                               "use DEVICE cpu, or DEVICE auto to take a GPU when there is one")
         index = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()

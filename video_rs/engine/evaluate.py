@@ -14,7 +14,7 @@ import os
 import torch
 from torch import nn
 
-from video_rs.data import FAILED_VIEW, build_loader
+from video_rs.data import FAILED_VIEW, TooManyBadVideos, build_loader
 from video_rs.engine.checkpoint import (CheckpointError, build_model_from_checkpoint, find_latest_checkpoint,
                                        load_checkpoint, network_differences)
 from video_rs.engine.distributed import all_gather_object, is_main_process
@@ -128,8 +128,6 @@ def _log_test_metrics(results: dict, max_bad_fraction: float) -> None:
     log = get_logger()
     metrics, total = results["metrics"], results["num_videos_total"]
     if metrics["num_videos"] == 0:  # the reports are written; the run still must not look like a success
-        from video_rs.data.bad_videos import TooManyBadVideos
-
         message = (f"test: no video could be scored: all {total} failed to decode (results.json lists them with "
                    "the reason)")
         log.error(message)

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from typing import Any, Iterable
 
+from video_rs.config import ConfigError
 from video_rs.data.atomic import atomic_write
 from video_rs.data.progress import progress as report_progress
 from video_rs.engine.distributed import is_main_process
@@ -25,8 +26,6 @@ def check_output_dir(output_dir: str) -> None:
 
     Otherwise the first checkpoint (an epoch later) or results.json (after the whole test) fails.
     """
-    from video_rs.config import ConfigError
-
     if not output_dir.strip():
         raise ConfigError("OUTPUT_DIR is empty: a run writes its log, checkpoints and results there; give it a folder")
     try:
