@@ -130,8 +130,7 @@ class VideoClipDataset(Dataset):
         try:
             with open_video(self.paths[video_index], self.backend) as video:
                 views = self.view_indices(video)
-                max_frames = self._frames_per_decode(video)  # the same memory bound as the test's decodes
-                for group in decode_groups(views, max_gap=EVAL_DECODE_GAP_SECONDS * video.fps, max_frames=max_frames):
+                for group in self._decode_groups(video, views):  # the test's decodes, memory bound included
                     video.get(np.unique(np.concatenate([views[k] for k in group])))
         except DecodeError as err:
             return err.reason
@@ -189,14 +188,17 @@ class VideoClipDataset(Dataset):
         try:
             with open_video(self.paths[video], self.backend) as opened:
                 temporal = self.view_indices(opened)
-                max_frames = self._frames_per_decode(opened)
-                for group in decode_groups(temporal, max_gap=EVAL_DECODE_GAP_SECONDS * opened.fps,
-                                           max_frames=max_frames):
+                for group in self._decode_groups(opened, temporal):
                     self._decode_views(opened, [temporal[k] for k in group], group, clips, views)
         except DecodeError as err:  # the file cannot be opened: every view fails
             self.bad_log.record(err.path, err.reason)
         clips[views == FAILED_VIEW] = 0
         return self._item(clips, video, views)
+
+    def _decode_groups(self, opened, views: list[np.ndarray]) -> list[list[int]]:
+        """The temporal views (by number) that each forward decode serves together."""
+        return decode_groups(views, max_gap=EVAL_DECODE_GAP_SECONDS * opened.fps,
+                             max_frames=self._frames_per_decode(opened))
 
     @staticmethod
     def _frames_per_decode(opened) -> int:
