@@ -19,7 +19,7 @@ import functools
 import os
 import sys
 
-from video_rs.data.prepare import (add_resize_arguments, index_videos, read_official_kinetics_csv, resize_all,
+from video_rs.data.prepare import (CopyFormat, add_resize_arguments, index_videos, read_official_kinetics_csv, resize_all,
                                    write_lines)
 from video_rs.engine.logging import progress
 
@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     by_name = {name: index for index, name in enumerate(names)}
     found = index_videos(args.out if args.no_resize else args.videos)
     jobs, missing, planned = [], [], []
+    copy_format = CopyFormat.from_args(args)
     for row in rows:
         src = next((found[stem] for stem in row.stems if stem in found), None)
         if src is None or (row.label and row.label not in by_name):
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
             continue
         dst = os.path.join(args.out, args.split, f"{row.stems[0]}.mp4")
         planned.append((os.path.relpath(dst, args.out), by_name.get(row.label, -1)))
-        jobs.append((src, dst, args.short_side, args.gop, args.crf, args.fps))
+        jobs.append((src, dst, copy_format))
 
     bar = functools.partial(progress, desc="resize", leave=True)
     failed = {} if args.no_resize else resize_all(jobs, args.workers, progress=bar)[1]

@@ -17,7 +17,7 @@ import argparse
 import functools
 import sys
 
-from video_rs.data.prepare import SPLIT_LAYOUTS, add_resize_arguments, prepare_split_dataset
+from video_rs.data.prepare import SPLIT_LAYOUTS, CopyFormat, add_resize_arguments, prepare_split_dataset
 from video_rs.engine.logging import progress
 
 
@@ -30,8 +30,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        report = prepare_split_dataset(args.dataset, args.videos, args.splits, args.out, short_side=args.short_side,
-                                       gop=args.gop, crf=args.crf, workers=args.workers, fps=args.fps,
+        report = prepare_split_dataset(args.dataset, args.videos, args.splits, args.out,
+                                       copy_format=CopyFormat.from_args(args), workers=args.workers,
                                        progress=functools.partial(progress, desc="resize", leave=True))
     except (FileNotFoundError, ValueError) as err:  # no split files, or --out would overwrite them
         parser.error(str(err))

@@ -126,7 +126,7 @@ def test_prepare_kinetics_resizes_resumes_and_reports_missing(kinetics_download,
     tool = load_script("datasets/prepare_kinetics.py")
     out = kinetics_download / "k400_32"
     argv = ["--annotations", str(kinetics_download / "train.csv"), "--videos", str(kinetics_download / "raw"),
-            "--out", str(out), "--split", "train", "--short-side", "32", "--gop", "4", "--workers", "2"]
+            "--out", str(out), "--split", "train", "--short-side", "32", "--gop", "4", "--workers", "2", "--fast-decode"]
     assert tool.main(argv) == 0
     assert "2 videos in train.csv, 1 missing, 0 failed" in capsys.readouterr().out
     assert open(out / "classes.txt").read().split() == ["abseiling", "zumba"]
@@ -140,6 +140,7 @@ def test_prepare_kinetics_resizes_resumes_and_reports_missing(kinetics_download,
                            for p in container.demux(stream) if p.size and p.is_keyframe)
         assert keyframes[0] == 0 and max(np.diff(keyframes)) <= 4 and len(keyframes) >= 3  # --gop 4 (x264 default: 250)
         assert stream.frames == 10
+    assert b"cabac=0" in open(out / "train" / "aaa_000010_000020.mp4", "rb").read()  # --fast-decode (x264 default: 1)
     with av.open(str(out / "train" / "bbb_000000_000010.mp4")) as container:
         assert (container.streams.video[0].height, container.streams.video[0].width) == (32, 32)
     done = os.path.getmtime(out / "train" / "aaa_000010_000020.mp4")

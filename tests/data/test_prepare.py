@@ -5,7 +5,7 @@ import av
 import numpy as np
 import pytest
 
-from video_rs.data.prepare import index_videos, resize_job
+from video_rs.data.prepare import CopyFormat, index_videos, resize_job
 
 
 def write_vp8_ivf(path: str, frames: np.ndarray, fps: int = 30) -> str:
@@ -66,7 +66,7 @@ def test_a_failed_resize_leaves_no_partial_file(tmp_path, frames, write_test_vid
     good = write_test_video(str(tmp_path / "good.mp4"), frames, faststart=True)
     bad = corrupt_copy(good, str(tmp_path / "bad.mp4"))
     dst = str(tmp_path / "out" / "bad.mp4")
-    _, status, error = resize_job((bad, dst, 32, None, 23))
+    _, status, error = resize_job((bad, dst, CopyFormat(short_side=32)))
     assert status == "failed" and error
     assert os.listdir(tmp_path / "out") == []  # was: bad.mp4.partial.mp4, written again by every re-run
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from video_rs.data.decoders import open_video
+from video_rs.data.decoders import decode, open_video
 from video_rs.data.prepare import kept_frames, resize_video
 from video_rs.data.sampling import random_clip_indices, uniform_clip_indices
 
@@ -47,3 +47,18 @@ def test_the_copy_holds_every_second_frame_and_clips_pick_the_originals_times(or
                     uniform_clip_indices(prepared.num_frames, NUM_FRAMES, RATE, prepared.fps, TARGET_FPS, 5))
         for wanted, got in views:
             assert np.abs(frame_numbers(prepared.get(got)) - wanted).max() <= 2
+
+
+def test_a_fast_decode_copy_is_x264_fastdecode_and_holds_the_same_frames(original_and_copy, frame_numbers, tmp_path):
+    """--fast-decode changes only how the frames are coded (CAVLC, no deblocking), never which frames."""
+    original, plain = original_and_copy
+    fast = str(tmp_path / "fast.mp4")
+    assert resize_video(original, fast, short_side=36, gop=4, crf=4, fps=TARGET_FPS / RATE, fast_decode=True) == "done"
+    settings = {path: open(path, "rb").read() for path in (plain, fast)}
+    assert b"cabac=0" in settings[fast] and b"deblock=0" in settings[fast]  # x264's own record of its options
+    assert b"cabac=1" in settings[plain] and b"deblock=1" in settings[plain]
+    for backend in ("pyav", "decord"):
+        with open_video(fast, backend) as video:
+            assert (video.num_frames, video.fps) == (30, 15.0)
+            assert (frame_numbers(video.get(range(30))) == np.arange(0, 60, 2)).all()
+    assert (decode(fast, range(30), "decord") == decode(fast, range(30), "pyav")).all()

@@ -66,9 +66,10 @@ def ucf101_raw(tmp_path_factory):
 def test_prepare_ucf101_resizes_rewrites_the_lists_reports_and_resumes(ucf101_raw, tmp_path, load_script, capsys):
     out = tmp_path / "ucf101_32"
     args = ["--dataset", "ucf101", "--videos", ucf101_raw / "UCF-101", "--splits", ucf101_raw, "--out", out,
-            "--short-side", "32", "--gop", "4", "--workers", "2"]
+            "--short-side", "32", "--gop", "4", "--workers", "2", "--fast-decode"]
     summary = run_tool(load_script, capsys, *args)
     assert "ucf101: 6 videos in the split files: 4 resized, 0 already done, 1 missing, 1 failed" in summary
+    assert b"cabac=0" in open(out / "Basketball" / "v_Basketball_g01_c01.mp4", "rb").read()  # --fast-decode
 
     train, test = read_ucf101(str(out), "train", 1), read_ucf101(str(out), "test", 1)
     assert train.paths == [str(out / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.mp4"),

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from video_rs.data.transforms import (ClipRandAugment, EvalTransform, TrainTransform, crop_and_resize, frames_to_video,
-                                      normalize_clips, random_resized_crop_box, scale_jitter_crop_box,
-                                      spatial_crop_boxes)
+                                      gather_clip, normalize_clips, random_resized_crop_box, scale_jitter_crop_box,
+                                      spatial_crop_boxes, to_clip)
 
 
 def textured_frame(height=60, width=90, seed=0):
@@ -173,3 +173,40 @@ def test_normalize_clips_matches_the_formula_in_float32():
     assert torch.allclose(normalize_clips(clips, (0, 0, 0), (1, 1, 1)), clips.float() / 255)
     assert torch.allclose(normalize_clips(clips[0], mean, std), expected[0], atol=1e-6)
     assert clips.dtype == torch.uint8  # input untouched
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("flip", [False, True])
+def test_to_clip_equals_torchs_permute_and_flip(channels_last, flip):
+    frames = torch.randint(0, 256, (5, 7, 9, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    video = frames.permute(0, 3, 1, 2) if channels_last else frames.permute(0, 3, 1, 2).contiguous()
+    expected = (video.flip(-1) if flip else video).permute(1, 0, 2, 3)
+    assert torch.equal(to_clip(video, flip=flip), expected)
+    out = torch.zeros(2, 3, 5, 7, 9, dtype=torch.uint8)
+    to_clip(video, out[1], flip=flip)  # into a slot of a batch
+    assert torch.equal(out[1], expected) and not out[0].any()
+    as_float = to_clip(video.float(), flip=flip)  # torch's own copy for what numpy does not take
+    assert torch.equal(as_float, expected.float()) and as_float.is_contiguous()
+
+
+def test_gather_clip_equals_index_select_into_the_clip_layout():
+    frames = torch.randint(0, 256, (6, 4, 5, 3), dtype=torch.uint8).permute(0, 3, 1, 2)  # channels-last, as resized
+    indices = np.array([0, 0, 2, 5, 3])
+    out = torch.zeros(2, 3, 5, 4, 5, dtype=torch.uint8)
+    gather_clip(frames, indices, out[0])
+    assert torch.equal(out[0], frames[torch.as_tensor(indices)].permute(1, 0, 2, 3)) and not out[1].any()
+
+
+def test_a_flipped_clip_is_flipped_before_randaugment():
+    """RandAugment's shears, rotations and translations are not mirror-symmetric: the flip must come first."""
+    video = torch.randint(0, 256, (3, 3, 24, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    transform = TrainTransform(crop_size=24, area_range=(1.0, 1.0), aspect_range=(1.0, 1.0), flip=True,
+                               randaug_num_ops=2, randaug_magnitude=15)
+    for seed in range(30):
+        torch.manual_seed(seed)
+        got = transform(video)
+        torch.manual_seed(seed)  # the transform's draws, in its order: crop box (the whole frame here), flip, ops
+        assert random_resized_crop_box(24, 24, (1.0, 1.0), (1.0, 1.0)) == (0, 0, 24, 24)
+        flipped = bool(torch.rand(()) < 0.5)
+        augmented = transform._randaug.video(video.flip(-1) if flipped else video)
+        assert torch.equal(got, augmented.permute(1, 0, 2, 3)), seed

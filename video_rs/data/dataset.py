@@ -33,7 +33,7 @@ from video_rs.data.annotations import VideoList
 from video_rs.data.bad_videos import BadVideoLog, TooManyBadVideos
 from video_rs.data.decoders import DecodeError, open_video
 from video_rs.data.sampling import decode_groups, random_clip_indices, uniform_clip_indices
-from video_rs.data.transforms import EvalTransform, TrainTransform, frames_to_video
+from video_rs.data.transforms import EvalTransform, TrainTransform, frames_to_video, gather_clip
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +227,9 @@ class VideoClipDataset(Dataset):
                 self._decode_views(opened, [clip], [k], clips, views)
             return
         for clip, k in zip(indices, temporal):
-            frames = torch.as_tensor(np.searchsorted(wanted, clip))
+            frames = np.searchsorted(wanted, clip)
             for c, crop in enumerate(resized):  # gathered straight into the clip layout: one copy
-                torch.index_select(crop, 0, frames, out=clips[k * crops + c].permute(1, 0, 2, 3))
+                gather_clip(crop, frames, clips[k * crops + c])
             views[k * crops:(k + 1) * crops] = k * crops + torch.arange(crops)
 
     def _train_item(self, video: int, clips: torch.Tensor):

@@ -14,11 +14,13 @@ import numpy as np
 class VideoWriter:
     """Streams RGB uint8 frames [H, W, 3] (or batches [T, H, W, 3]) into an H.264 mp4.
 
-    `gop` sets the keyframe interval: short intervals make random-clip seeking cheaper.
+    `gop` sets the keyframe interval: short intervals make random-clip seeking cheaper. `tune` is x264's
+    tuning ("fastdecode" for training copies).
     """
 
     def __init__(self, path: str, *, width: int, height: int, fps: float = 30, crf: int = 18,
-                 gop: int | None = None, preset: str = "veryfast", threads: int = 1, faststart: bool = False):
+                 gop: int | None = None, preset: str = "veryfast", threads: int = 1, faststart: bool = False,
+                 tune: str | None = None):
         if width % 2 or height % 2:
             raise ValueError(f"H.264 yuv420p needs even sizes, got {width}x{height}")
         self.path = path
@@ -29,6 +31,8 @@ class VideoWriter:
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p"
         options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
+        if tune:
+            options["tune"] = tune  # e.g. "fastdecode": cheaper to decode, a little larger
         if gop:
             options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")  # exactly every gop frames
         self._stream.options = options

@@ -158,12 +158,39 @@ def spatial_crop_boxes(height: int, width: int, num_crops: int) -> list[Box]:
     return [(0, offset, side, side) for offset in offsets]
 
 
-def to_clip(video: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """[T, C, H, W] -> contiguous [C, T, H, W] (the model's per-clip layout), written into `out` when given
-    (a slot of the batch: the clip is copied once, straight into place)."""
+def to_clip(video: torch.Tensor, out: torch.Tensor | None = None, *, flip: bool = False) -> torch.Tensor:
+    """[T, C, H, W] -> contiguous [C, T, H, W] (the model's per-clip layout), mirrored left to right when
+    `flip`, written into `out` when given (a slot of the batch: the clip is copied once, straight into place).
+
+    On the CPU the copy is numpy's: from the channels-last clip a resize returns, its strided copy is ~3x
+    torch's speed (1.9 vs 6.5 ms per 32 x 224² uint8 clip, one thread), and a flip is a negative stride
+    of the same copy instead of a copy of its own.
+    """
     if out is None:
-        return video.permute(1, 0, 2, 3).contiguous()
-    return out.copy_(video.permute(1, 0, 2, 3))
+        out = torch.empty((video.shape[1], video.shape[0]) + tuple(video.shape[2:]), dtype=video.dtype,
+                          device=video.device)
+    source = video.permute(1, 0, 2, 3)
+    if _numpy_copies(source, out):
+        array = source.numpy()
+        np.copyto(out.numpy(), array[..., ::-1] if flip else array)
+        return out
+    return out.copy_(source.flip(-1) if flip else source)
+
+
+def gather_clip(frames: torch.Tensor, indices: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+    """Frames `indices` of [N, C, H, W] into `out` [C, len(indices), H, W] (a view's slot of the batch):
+    the selection and the change of layout in one copy (numpy's on the CPU, as in `to_clip`)."""
+    if not _numpy_copies(frames, out):
+        return torch.index_select(frames, 0, torch.as_tensor(indices, device=frames.device), out=out.permute(1, 0, 2, 3))
+    source, target = frames.numpy(), out.numpy()
+    for t, index in enumerate(indices):
+        np.copyto(target[:, t], source[index])
+    return out
+
+
+def _numpy_copies(source: torch.Tensor, out: torch.Tensor) -> bool:
+    return (source.device.type == out.device.type == "cpu" and source.dtype == out.dtype == torch.uint8
+            and not source.requires_grad)
 
 
 @dataclass
@@ -196,11 +223,11 @@ class TrainTransform:
             else:
                 box = scale_jitter_crop_box(height, width, self.jitter_scales, self.crop_size)
             video = crop_and_resize(video, box, self.crop_size)
-        if self.flip and bool(torch.rand(()) < 0.5):
-            video = video.flip(-1)
-        if self._randaug is not None:
-            video = self._randaug.video(video)
-        return to_clip(video, out)
+        flip = self.flip and bool(torch.rand(()) < 0.5)
+        if self._randaug is not None:  # RandAugment sees the flipped clip (its ops are not mirror-symmetric)
+            video = self._randaug.video(video.flip(-1) if flip else video)
+            flip = False
+        return to_clip(video, out, flip=flip)
 
 
 @dataclass
