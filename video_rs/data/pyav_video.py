@@ -115,19 +115,21 @@ class PyAVVideo:
             self._frames = None
             raise DecodeError(self.path, f"frames {wanted[0]}..{wanted[-1]}: {short_reason(err, self.path)}",
                               retryable=True) from None
-        return in_request_order(np.stack(frames), inverse)
+        return in_request_order(frames, inverse)
 
-    def _decode_sorted(self, wanted: list[int]) -> list[np.ndarray]:
+    def _decode_sorted(self, wanted: list[int]) -> np.ndarray:
+        """Frames `wanted` (sorted), each written into one [len(wanted), H, W, 3] array as it is decoded
+        (stacking them afterwards would copy them all again)."""
         continues = self._frames is not None and self._next_index <= wanted[0]
         if not continues or (self._index_of_pts is not None and wanted[0] - self._next_index > 2 * self.fps):
             self._start_at(wanted[0])
-        out: list[np.ndarray] = []
+        out = _FrameStack(len(wanted))
         for index, frame in self._frames:
             self._next_index, self._last = index + 1, frame
-            while len(out) < len(wanted) and wanted[len(out)] == index:
+            while out.count < len(wanted) and wanted[out.count] == index:
                 out.append(self._to_array(frame))
-            if len(out) == len(wanted):
-                return out
+            if out.count == len(wanted):
+                return out.array
         self._frames = None
         if self._last is None:
             raise DecodeError(self.path, f"no frame could be decoded from frame {wanted[0]} on", retryable=wanted[0] > 0)
@@ -136,8 +138,9 @@ class PyAVVideo:
             raise DecodeError(self.path, f"stream ends at frame {self._next_index - 1} of the {self.num_frames} "
                               "its header announces (truncated file?)", retryable=True)
         tail = self._to_array(self._last)
-        out.extend(tail for _ in range(len(wanted) - len(out)))
-        return out
+        while out.count < len(wanted):
+            out.append(tail)
+        return out.array
 
     def _to_array(self, frame) -> np.ndarray:
         if self.rotation is None:
@@ -211,3 +214,16 @@ def decode_sequential(path: str, indices: Sequence[int]) -> np.ndarray:
     except Exception as err:
         raise DecodeError(path, f"sequential decode: {short_reason(err, path)}") from None
     return np.stack([kept.get(index, tail) for index in wanted])
+
+
+class _FrameStack:
+    """`count` frames written into one array allocated when the first arrives (its size is the decoded one)."""
+
+    def __init__(self, length: int):
+        self.length, self.count, self.array = length, 0, None
+
+    def append(self, frame: np.ndarray) -> None:
+        if self.array is None:
+            self.array = np.empty((self.length,) + frame.shape, dtype=frame.dtype)
+        self.array[self.count] = frame
+        self.count += 1
