@@ -5,13 +5,16 @@ these ops are one of two cheaper things in disguise:
 
     geometric (shear, rotate, translate; nearest, fill)   every plane copies the same source pixel per output
                                                           pixel: find that map once, gather every plane with it
-    pointwise (brightness, solarize, contrast,            each uint8 value goes through a fixed function per
+    pointwise (brightness, solarize,                      each uint8 value goes through a fixed function per
                autocontrast, equalize)                    plane: build its 256-entry table with torchvision's
                                                           own arithmetic, then look the plane up in it
 
 Each function here equals its torchvision counterpart for uint8 clips (tested over random clips, every
 magnitude and sign, odd and tiny sizes); other dtypes, and clips on an accelerator (where torchvision's
-ops are already cheap), take torchvision's path.
+ops are already cheap), take torchvision's path. Blends with a per-pixel or per-frame float (Colour,
+Contrast, Sharpness) stay float computations in torchvision's order and layout: as tables they would
+not be exact, since torch's multiply-add rounds differently in SIMD lanes and scalar tails. Times per
+op: `tools/benchmark_data.py --randaugment-ops` (benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -42,8 +45,8 @@ def _planes(video: torch.Tensor) -> np.ndarray:
 def look_up(video: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
     """Every uint8 value of plane p replaced by `tables[p][value]`; `tables` is [planes or 1, 256] uint8.
 
-    numpy's `take` indexes with the uint8 values themselves (torch would need an int64 copy of the clip:
-    ~50 ms per 32 x 224² clip against ~5 ms here); one plane at a time keeps its index buffer in cache.
+    numpy's `take` indexes with the uint8 values themselves (torch would need an int64 copy of the clip,
+    several times slower); one plane at a time keeps numpy's index buffer in cache.
     """
     planes = _planes(video)
     tables = tables.expand(planes.shape[0], 256).numpy()
@@ -60,8 +63,8 @@ def warp_nearest(video: torch.Tensor, warp: Callable[..., torch.Tensor]) -> torc
     All planes share one sampling grid, so torchvision's own warp runs once, on a float plane holding
     each pixel's number + 1 (exact in float32): nearest sampling copies those numbers, and zero padding
     marks where the source lies outside. Every plane of the clip is then gathered through that map with
-    FILL at number 0 (~57-74 ms -> ~5 ms per 32 x 224² clip): the same kernel on the same grid, so the
-    same pixels as torchvision's mask-channel fill.
+    FILL at number 0: the same kernel on the same grid, so the same pixels as torchvision's mask-channel
+    fill, without a float copy of the clip.
     """
     height, width = video.shape[-2:]
     if not _fast(video) or height * width >= _EXACT_PIXEL_NUMBERS:
@@ -102,7 +105,7 @@ def rotate(video: torch.Tensor, degrees: float) -> torch.Tensor:
 
 def translate(video: torch.Tensor, pixels: int, axis: int) -> torch.Tensor:
     """`TF.affine(translate=...)` with nearest sampling, as the whole-pixel shift it is: the same pixels, bit
-    for bit (tested for every shift), without building and sampling a grid (~80 ms -> ~2 ms per 32 x 224² clip).
+    for bit (tested for every shift), without building and sampling a grid.
 
     `axis` 0 moves along the width (positive: right), 1 along the height (positive: down); FILL comes in.
     """
@@ -139,7 +142,7 @@ def adjust_sharpness(video: torch.Tensor, factor: float) -> torch.Tensor:
 
 def pointwise(video: torch.Tensor, op: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """`op(video)` for an op that maps each uint8 value alone (brightness, solarize): torchvision's `op` run on
-    the 256 values once gives the table (~9-18 ms -> ~5 ms per 32 x 224² clip)."""
+    the 256 values once gives the table."""
     if not _fast(video):
         return op(video)
     return look_up(video, op(_ALL_VALUES.view(1, 1, 256)).reshape(1, 256))
@@ -167,7 +170,7 @@ def _blend(video: torch.Tensor, other: torch.Tensor, factor: float) -> torch.Ten
 
 def adjust_saturation(video: torch.Tensor, factor: float) -> torch.Tensor:
     """`TF.adjust_saturation` for uint8 RGB clips: the blend with the grey, both without torch's slow
-    uint8-times-float path (~20 -> ~10 ms per 32 x 224² clip)."""
+    uint8-times-float path."""
     if not _fast(video) or video.shape[-3] != 3:
         return TF.adjust_saturation(video, saturation_factor=factor)
     if factor < 0:
@@ -177,7 +180,7 @@ def adjust_saturation(video: torch.Tensor, factor: float) -> torch.Tensor:
 
 def adjust_contrast(video: torch.Tensor, factor: float) -> torch.Tensor:
     """`TF.adjust_contrast` for uint8 RGB clips: the blend with each frame's grey mean, both without torch's
-    slow uint8-times-float path (~20 -> ~10 ms per 32 x 224² clip)."""
+    slow uint8-times-float path."""
     if not _fast(video) or video.shape[-3] != 3:
         return TF.adjust_contrast(video, contrast_factor=factor)
     if factor < 0:
@@ -187,7 +190,7 @@ def adjust_contrast(video: torch.Tensor, factor: float) -> torch.Tensor:
 
 def autocontrast(video: torch.Tensor) -> torch.Tensor:
     """`TF.autocontrast` for uint8 clips: each plane's stretch from its min and max (read on the uint8 values)
-    as a table built with torchvision's float arithmetic (~12 -> ~5 ms per 32 x 224² clip)."""
+    as a table built with torchvision's float arithmetic."""
     if not _fast(video):
         return TF.autocontrast(video)
     planes = video.reshape(-1, video.shape[-2] * video.shape[-1])
@@ -203,8 +206,8 @@ def autocontrast(video: torch.Tensor) -> torch.Tensor:
 
 def equalize(video: torch.Tensor) -> torch.Tensor:
     """`TF.equalize` for uint8 clips: each plane's histogram by `bincount` on its uint8 values (torchvision
-    scatters an int64 copy of the clip), PIL's table as torchvision computes it, then a look-up
-    (~51 -> ~8 ms per 32 x 224² clip). A plane with a single value (step 0) stays as it is."""
+    scatters an int64 copy of the clip), PIL's table as torchvision computes it, then a look-up. A plane
+    with a single value (step 0) stays as it is."""
     if not _fast(video):
         return TF.equalize(video)
     planes = video.reshape(-1, video.shape[-2] * video.shape[-1])
