@@ -148,10 +148,12 @@ def test_every_op_equals_torchvisions_functional_on_random_clips(name):
 
 
 @pytest.mark.parametrize("name", ["ShearX", "ShearY", "Rotate"])
-@pytest.mark.parametrize("height, width", [(20, 28), (21, 27), (28, 20), (24, 24)])
-def test_warps_as_a_gather_equal_torchvision_for_every_magnitude_and_sign(name, height, width):
+@pytest.mark.parametrize("frames, height, width", [(2, 20, 28), (2, 21, 27), (2, 28, 20), (2, 24, 24), (1, 224, 224),
+                                                   (1, 128, 171)])
+def test_warps_as_a_gather_equal_torchvision_for_every_magnitude_and_sign(name, frames, height, width):
     magnitudes_of, _, op = OPS[name]
-    clip = torch.randint(0, 256, (2, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    clip = torch.randint(0, 256, (frames, 3, height, width), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(5))
     clip[0, 0] = 128  # a plane of the fill value itself
     for magnitude in magnitudes_of(MAX_MAGNITUDE + 1, height, width).tolist():
         for signed in (magnitude, -magnitude):
