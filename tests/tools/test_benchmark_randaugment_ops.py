@@ -15,6 +15,6 @@ def test_randaugment_ops_prints_every_op_before_and_after(load_tool, tmp_path, c
     assert [row["op"] for row in rows] == [*OPS, "expected per clip (3 x mean)"]
     assert all(row["before_ms"] >= 0 and row["after_ms"] >= 0 for row in rows)
     rotate = next(row for row in rows if row["op"] == "Rotate")
-    assert rotate["magnitude"] == 27.0  # the paper-scale magnitude asked for: 9 x 3 degrees
+    assert rotate["value"] == 27.0  # the op's value at the paper-scale magnitude asked for: 9 x 3 degrees
     mean_after = sum(row["after_ms"] for row in rows[:-1]) / len(OPS)
     assert abs(rows[-1]["after_ms"] - 3 * mean_after) < 1e-6

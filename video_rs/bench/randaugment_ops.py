@@ -1,9 +1,9 @@
 """CPU ms per RandAugment op on one uint8 clip: torchvision's functional (before) against our op (after).
 
 RandAugment draws `num_ops` of the 14 ops per clip, uniformly (the recipe: 2), so its expected cost
-per clip is `num_ops` x the mean over the ops. Timed on one thread, as a loader worker runs them; each op gets the
-paper-scale magnitude asked for (positive sign), on a clip of uniform random pixels. The two
-versions take turns repeat by repeat, so load from other work hits both alike; the median is kept.
+per clip is `num_ops` x the mean over the ops. Timed on one thread, as a loader worker runs them; each
+op gets the paper-scale magnitude asked for (positive sign), on a clip of uniform random pixels. The
+two versions take turns repeat by repeat, so load from other work hits both alike; the median is kept.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _time_into(times: list[float], run: Callable[[], object]) -> None:
 
 def time_randaugment_ops(*, frames: int = 32, size: int = 224, magnitude: int = 15, num_ops: int = 2,
                          repeats: int = 5, seed: int = 0) -> list[dict]:
-    """One row per op: name, magnitude used, before_ms, after_ms, speed-up; then the expected cost per clip."""
+    """One row per op: its name, its value at `magnitude` (degrees, shear, factor offset, bits, ...),
+    before_ms, after_ms and speed-up; then the expected cost per clip (its value: `magnitude`)."""
     generator = torch.Generator().manual_seed(seed)
     clip = torch.randint(0, 256, (frames, 3, size, size), dtype=torch.uint8, generator=generator)
     threads = torch.get_num_threads()
@@ -41,7 +42,7 @@ def time_randaugment_ops(*, frames: int = 32, size: int = 224, magnitude: int = 
             for _ in range(repeats):
                 _time_into(before_ms, lambda: before(clip, value))
                 _time_into(after_ms, lambda: after(clip, value))
-            rows.append({"op": name, "magnitude": value, "before_ms": statistics.median(before_ms),
+            rows.append({"op": name, "value": value, "before_ms": statistics.median(before_ms),
                          "after_ms": statistics.median(after_ms)})
     finally:
         torch.set_num_threads(threads)
@@ -49,7 +50,7 @@ def time_randaugment_ops(*, frames: int = 32, size: int = 224, magnitude: int = 
         row["speedup"] = row["before_ms"] / max(row["after_ms"], 1e-6)
     mean_before = statistics.fmean(row["before_ms"] for row in rows)
     mean_after = statistics.fmean(row["after_ms"] for row in rows)
-    rows.append({"op": f"expected per clip ({num_ops} x mean)", "magnitude": float(magnitude),
+    rows.append({"op": f"expected per clip ({num_ops} x mean)", "value": float(magnitude),
                  "before_ms": num_ops * mean_before, "after_ms": num_ops * mean_after,
                  "speedup": mean_before / max(mean_after, 1e-6)})
     return rows
@@ -57,7 +58,7 @@ def time_randaugment_ops(*, frames: int = 32, size: int = 224, magnitude: int = 
 
 def print_randaugment_ops(rows: list[dict], *, frames: int, size: int) -> None:
     print(f"RandAugment ops on a {frames} x 3 x {size} x {size} uint8 clip, one thread, median CPU ms")
-    print(f"{'op':<30} {'magnitude':>9} {'torchvision':>11} {'ours':>8} {'speed-up':>8}")
+    print(f"{'op':<30} {'value':>9} {'torchvision':>11} {'ours':>8} {'speed-up':>8}")
     for row in rows:
-        print(f"{row['op']:<30} {row['magnitude']:>9.3g} {row['before_ms']:>11.1f} {row['after_ms']:>8.1f} "
+        print(f"{row['op']:<30} {row['value']:>9.3g} {row['before_ms']:>11.1f} {row['after_ms']:>8.1f} "
               f"{row['speedup']:>7.1f}x")
