@@ -1,4 +1,5 @@
-"""tools/benchmark_data.py --randaugment-ops on a tiny clip: a row per op and the expected cost; nothing timed is asserted."""
+"""tools/benchmark_data.py --randaugment-ops on a tiny clip: a row per op and the expected cost (nothing timed is
+asserted)."""
 import json
 
 from video_rs.data.randaugment import OPS
