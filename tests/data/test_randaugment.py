@@ -156,15 +156,15 @@ def test_warps_as_a_gather_equal_torchvision_for_every_magnitude_and_sign(name, 
                          generator=torch.Generator().manual_seed(5))
     clip[0, 0] = 128  # a plane of the fill value itself
     for magnitude in magnitudes_of(MAX_MAGNITUDE + 1, height, width).tolist():
-        for signed in (magnitude, -magnitude):
-            assert torch.equal(op(clip, signed), TORCHVISION_OPS[name](clip, signed)), signed
+        for value in (magnitude, -magnitude):
+            assert torch.equal(op(clip, value), TORCHVISION_OPS[name](clip, value)), value
 
 
 @pytest.mark.parametrize("name", ["Brightness", "Color", "Contrast", "Solarize", "AutoContrast", "Equalize"])
 @pytest.mark.parametrize("height, width", [(16, 16), (17, 19)])
 def test_value_ops_hold_for_every_value_and_magnitude(name, height, width):
-    """Every plane holds all 256 values (shuffled), so each op's table is checked at every entry, in vector
-    lanes and in odd-sized tails alike."""
+    """Every plane holds all 256 values (shuffled), so each op is checked at every input value (every entry
+    of a table), in vector lanes and in odd-sized tails alike."""
     magnitudes_of, signed, op = OPS[name]
     generator = torch.Generator().manual_seed(6)
     planes = [torch.cat([torch.arange(256), torch.randint(0, 256, (height * width - 256,), generator=generator)])
@@ -172,8 +172,8 @@ def test_value_ops_hold_for_every_value_and_magnitude(name, height, width):
     clip = torch.stack(planes).to(torch.uint8).reshape(2, 3, height, width)
     magnitudes = magnitudes_of(MAX_MAGNITUDE + 1, height, width)
     for magnitude in [0.0] if magnitudes is None else magnitudes.tolist():
-        for signed in (magnitude, -magnitude) if signed else (magnitude,):
-            assert torch.equal(op(clip, signed), TORCHVISION_OPS[name](clip, signed)), signed
+        for value in (magnitude, -magnitude) if signed else (magnitude,):
+            assert torch.equal(op(clip, value), TORCHVISION_OPS[name](clip, value)), value
 
 
 @pytest.mark.parametrize("name", ["ShearX", "ShearY", "Rotate", "Brightness", "Color", "Contrast", "AutoContrast",
