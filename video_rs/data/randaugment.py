@@ -3,7 +3,7 @@
 The ops, their order and the random draws are torchvision's `v2.RandAugment` (so a seed gives the
 same clip as it would there); the table of strengths is the paper's, and it lives here instead of
 in an override of torchvision's private `_AUGMENTATION_SPACE`. Every op runs once on the whole clip
-[T, C, H, W] (all frames share the draw). On uint8 clips in the CPU the ops come from
+[T, C, H, W] (all frames share the draw). On uint8 clips on the CPU the ops come from
 `randaugment_ops`: the same pixels as torchvision's, bit for bit, at a fraction of the cost.
 """
 from __future__ import annotations
