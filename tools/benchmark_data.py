@@ -6,9 +6,15 @@
     python tools/benchmark_data.py --compare --cfg configs/k400/3d_resnetrs50.yaml --workers 0 --rounds 6 \
         DATA.PATH_TO_DATA_DIR /data/k400like TEST.SPLIT val TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 30
 
+    python tools/benchmark_data.py --randaugment-ops --cfg configs/k400/3d_resnetrs50.yaml
+
 --compare runs the train and test loaders beside a raw decord.get_batch floor and PySlowFast's PyAV
 seek-and-decode on the same clips, interleaved round by round, and prints CPU ms per clip, clips/s,
 ratios within the run and the cores one GPU needs (330 train, 1,000 test clips/s).
+
+--randaugment-ops times each RandAugment op, torchvision's functional against ours, on one
+DATA.NUM_FRAMES x DATA.TRAIN_CROP_SIZE² uint8 clip at AUG.RANDAUG_MAGNITUDE, one thread (CPU ms, median of
+--rounds), and the expected cost per clip (AUG.RANDAUG_NUM_OPS x the mean over the ops).
 
 Set the loader against the model's training speed (tools/benchmark.py): whichever is lower bounds
 training. --json saves the rows.
@@ -18,6 +24,7 @@ import sys
 
 from video_rs.bench.data_compare import compare_sets, run_compare, test_frames_decoded, worker_overhead
 from video_rs.bench.data_throughput import describe_loader, measure_loader
+from video_rs.bench.randaugment_ops import print_randaugment_ops, time_randaugment_ops
 from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.data.dataset import VideoClipDataset
 from video_rs.data.loader import load_videos
@@ -39,6 +46,8 @@ def parse_args(argv=None):
                         help="CPU per train clip of the recipe on each of these copies of a dataset (same video list)")
     parser.add_argument("--randaugment-too", action="store_true",
                         help="--sets: each copy with RandAugment in the workers as well (AUG.ENABLE True)")
+    parser.add_argument("--randaugment-ops", action="store_true",
+                        help="CPU ms per RandAugment op on one clip, torchvision's against ours (one thread)")
     parser.add_argument("--json", metavar="FILE", default=None)
     return parse_config_args(parser, argv)
 
@@ -71,12 +80,22 @@ def overhead(args, cfg) -> list[dict]:
     return rows
 
 
+def randaugment_ops(args, cfg) -> list[dict]:
+    frames, size = cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE
+    rows = time_randaugment_ops(frames=frames, size=size, magnitude=cfg.AUG.RANDAUG_MAGNITUDE,
+                                num_ops=cfg.AUG.RANDAUG_NUM_OPS, repeats=args.rounds)
+    print_randaugment_ops(rows, frames=frames, size=size)
+    return rows
+
+
 def main(argv=None) -> int:
     args, cfg = parse_args(argv)
     if args.compare:
         rows = compare(args, cfg)
     elif args.overhead:
         rows = overhead(args, cfg)
+    elif args.randaugment_ops:
+        rows = randaugment_ops(args, cfg)
     elif args.sets:
         rows = compare_sets(cfg, args.sets, rounds=args.rounds, randaugment_too=args.randaugment_too)
         for row in rows:

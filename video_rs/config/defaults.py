@@ -104,7 +104,7 @@ _C.AUG.ENABLE = False  # RandAugment, one draw per clip applied to every frame
 _C.AUG.RANDAUG_NUM_OPS = 2  # RandAugment layers
 _C.AUG.RANDAUG_MAGNITUDE = 15  # paper / TF / timm scale, 0..30: 10 = each op at full strength; ResNet-RS: 15 at
 #   224 px, 10 at 160 px (torchvision's own `magnitude` is 3x smaller: its 10 is the paper's 3.3)
-_C.AUG.ON_DEVICE = False  # RandAugment on the training device's uint8 batch, not in loader workers (~60 ms CPU/clip)
+_C.AUG.ON_DEVICE = False  # RandAugment on the training device's uint8 batch, not in loader workers (~20 ms CPU/clip)
 
 # ----------------------------------------------------------------------------- training
 _C.TRAIN = CfgNode()

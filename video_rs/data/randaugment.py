@@ -3,22 +3,22 @@
 The ops, their order and the random draws are torchvision's `v2.RandAugment` (so a seed gives the
 same clip as it would there); the table of strengths is the paper's, and it lives here instead of
 in an override of torchvision's private `_AUGMENTATION_SPACE`. Every op runs once on the whole clip
-[T, C, H, W] (all frames share the draw). Two ops are computed more directly than torchvision does,
-giving the same pixels bit for bit at a fraction of the cost: Sharpness from box sums instead of a
-float convolution, and Translate as a whole-pixel shift instead of a sampled grid.
+[T, C, H, W] (all frames share the draw). On uint8 clips on the CPU the ops come from
+`randaugment_ops`: the same pixels as torchvision's, bit for bit, at a fraction of the cost.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from video_rs.data.randaugment_ops import (FILL, adjust_contrast, adjust_saturation, adjust_sharpness, autocontrast,
+                                           equalize, pointwise, rotate, shear, torchvision_rotate, torchvision_shear,
+                                           translate)
+
 MAX_MAGNITUDE = 30  # paper-scale magnitudes 0..30 (3x each op's usual maximum); the paper uses 10 and 15
-FILL = 128  # what rotation, shear and translation uncover: mid-grey, as in TF and timm
-_NEAREST = InterpolationMode.NEAREST
 
 
 def _scaled(maximum, limit: float | None = None):
@@ -36,50 +36,6 @@ def _none(num_bins: int, height: int, width: int) -> None:
     return None
 
 
-def _shear(video: torch.Tensor, magnitude: float, axis: int) -> torch.Tensor:
-    shear = [0.0, 0.0]
-    shear[axis] = math.degrees(math.atan(magnitude))
-    return TF.affine(video, angle=0.0, translate=[0, 0], scale=1.0, shear=shear, interpolation=_NEAREST, fill=FILL,
-                     center=[0, 0])
-
-
-def translate(video: torch.Tensor, pixels: int, axis: int) -> torch.Tensor:
-    """`TF.affine(translate=...)` with nearest sampling, as the whole-pixel shift it is: the same pixels, bit
-    for bit (tested for every shift), without building and sampling a grid (~80 ms -> ~2 ms per 32 x 224² clip).
-
-    `axis` 0 moves along the width (positive: right), 1 along the height (positive: down); FILL comes in.
-    """
-    out = torch.full_like(video, FILL)
-    dim = -1 if axis == 0 else -2
-    size = video.shape[dim]
-    if abs(pixels) < size:
-        kept = size - abs(pixels)
-        out.narrow(dim, max(pixels, 0), kept).copy_(video.narrow(dim, max(-pixels, 0), kept))
-    return out
-
-
-def adjust_sharpness(video: torch.Tensor, factor: float) -> torch.Tensor:
-    """`TF.adjust_sharpness` for uint8, bit for bit, without its float 3x3 convolution.
-
-    The blur (1 1 1 / 1 5 1 / 1 1 1) / 13 is a box sum of whole numbers (exact in float32), divided by
-    13 and rounded: the value torchvision's convolution rounds to (a sum / 13 is never a tie). The
-    blend is torchvision's own float arithmetic; the border pixels stay as they are, as there.
-    """
-    if video.dtype != torch.uint8 or video.shape[-1] <= 2 or video.shape[-2] <= 2:
-        return TF.adjust_sharpness(video, factor)
-    if factor < 0:
-        raise ValueError(f"sharpness factor ({factor}) is not non-negative")
-    out = video.to(torch.float32)  # small integers: every sum below is exact in float32
-    rows = out[..., :-2, :] + out[..., 1:-1, :]
-    rows += out[..., 2:, :]
-    centre = out[..., 1:-1, 1:-1]
-    blurred = rows[..., :-2] + rows[..., 1:-1]
-    blurred += rows[..., 2:]
-    blurred.add_(centre, alpha=4.0).div_(13.0).round_()
-    centre.add_(blurred.sub_(centre), alpha=1.0 - factor)
-    return out.clamp_(0, 255).to(torch.uint8)
-
-
 def _posterize_bits(num_bins: int, height: int, width: int) -> torch.Tensor:
     return (8 - _scaled(4.0, 7.0)(num_bins, height, width)).round().int()
 
@@ -88,23 +44,48 @@ def _solarize_thresholds(num_bins: int, height: int, width: int) -> torch.Tensor
     return 1.0 - _scaled(1.0, 1.0)(num_bins, height, width)
 
 
+def _torchvision_translate(video: torch.Tensor, pixels: list[int]) -> torch.Tensor:
+    return TF.affine(video, angle=0.0, translate=pixels, scale=1.0, shear=[0.0, 0.0],
+                     interpolation=InterpolationMode.NEAREST, fill=FILL)
+
+
+# The torchvision functional each op of OPS replaces, called as torchvision's RandAugment calls it: the
+# reference that the tests hold OPS to, pixel for pixel, and that the benchmark times OPS against.
+TORCHVISION_OPS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
+    "Identity": lambda v, m: v,
+    "ShearX": lambda v, m: torchvision_shear(v, m, 0),
+    "ShearY": lambda v, m: torchvision_shear(v, m, 1),
+    "TranslateX": lambda v, m: _torchvision_translate(v, [int(m), 0]),
+    "TranslateY": lambda v, m: _torchvision_translate(v, [0, int(m)]),
+    "Rotate": lambda v, m: torchvision_rotate(v, m),
+    "Brightness": lambda v, m: TF.adjust_brightness(v, brightness_factor=1.0 + m),
+    "Color": lambda v, m: TF.adjust_saturation(v, saturation_factor=1.0 + m),
+    "Contrast": lambda v, m: TF.adjust_contrast(v, contrast_factor=1.0 + m),
+    "Sharpness": lambda v, m: TF.adjust_sharpness(v, sharpness_factor=1.0 + m),
+    "Posterize": lambda v, m: TF.posterize(v, bits=int(m)),
+    "Solarize": lambda v, m: TF.solarize(v, threshold=255 * m),
+    "AutoContrast": lambda v, m: TF.autocontrast(v),
+    "Equalize": lambda v, m: TF.equalize(v),
+}
+
+
 Magnitudes = Callable[[int, int, int], "torch.Tensor | None"]
 # name: (magnitudes by bin, signed, op(video, magnitude)); torchvision's RandAugment order, which the draws index
 OPS: dict[str, tuple[Magnitudes, bool, Callable[[torch.Tensor, float], torch.Tensor]]] = {
     "Identity": (_none, False, lambda v, m: v),
-    "ShearX": (_scaled(0.3), True, lambda v, m: _shear(v, m, 0)),
-    "ShearY": (_scaled(0.3), True, lambda v, m: _shear(v, m, 1)),
+    "ShearX": (_scaled(0.3), True, lambda v, m: shear(v, m, 0)),
+    "ShearY": (_scaled(0.3), True, lambda v, m: shear(v, m, 1)),
     "TranslateX": (_scaled(lambda height, width: 150.0 / 331.0 * width), True, lambda v, m: translate(v, int(m), 0)),
     "TranslateY": (_scaled(lambda height, width: 150.0 / 331.0 * height), True, lambda v, m: translate(v, int(m), 1)),
-    "Rotate": (_scaled(30.0), True, lambda v, m: TF.rotate(v, angle=m, interpolation=_NEAREST, fill=FILL)),
-    "Brightness": (_scaled(0.9, 0.9), True, lambda v, m: TF.adjust_brightness(v, brightness_factor=1.0 + m)),
-    "Color": (_scaled(0.9, 0.9), True, lambda v, m: TF.adjust_saturation(v, saturation_factor=1.0 + m)),
-    "Contrast": (_scaled(0.9, 0.9), True, lambda v, m: TF.adjust_contrast(v, contrast_factor=1.0 + m)),
+    "Rotate": (_scaled(30.0), True, lambda v, m: rotate(v, m)),
+    "Brightness": (_scaled(0.9, 0.9), True, lambda v, m: pointwise(v, lambda x: TORCHVISION_OPS["Brightness"](x, m))),
+    "Color": (_scaled(0.9, 0.9), True, lambda v, m: adjust_saturation(v, 1.0 + m)),
+    "Contrast": (_scaled(0.9, 0.9), True, lambda v, m: adjust_contrast(v, 1.0 + m)),
     "Sharpness": (_scaled(0.9, 0.9), True, lambda v, m: adjust_sharpness(v, 1.0 + m)),
-    "Posterize": (_posterize_bits, False, lambda v, m: TF.posterize(v, bits=int(m))),
-    "Solarize": (_solarize_thresholds, False, lambda v, m: TF.solarize(v, threshold=255 * m)),
-    "AutoContrast": (_none, False, lambda v, m: TF.autocontrast(v)),
-    "Equalize": (_none, False, lambda v, m: TF.equalize(v)),
+    "Posterize": (_posterize_bits, False, TORCHVISION_OPS["Posterize"]),  # a bitwise and: already cheap
+    "Solarize": (_solarize_thresholds, False, lambda v, m: pointwise(v, lambda x: TORCHVISION_OPS["Solarize"](x, m))),
+    "AutoContrast": (_none, False, lambda v, m: autocontrast(v)),
+    "Equalize": (_none, False, lambda v, m: equalize(v)),
 }
 
 

@@ -8,8 +8,8 @@ and resized once (antialiased, uint8), instead of resizing whole frames and crop
         --flip--> RandAugment (one draw) --permute--> [C, T, S, S] uint8   (the loader's output)
     on the device:  [ClipRandAugment if AUG.ON_DEVICE] -> normalize_clips -> float32 [B, C, T, S, S]
 
-RandAugment costs about as much CPU as decoding a clip (60 ms of 250 ms per 32 x 224² clip, measured
-on one core), so `AUG.ON_DEVICE` moves it out of the loader workers onto the GPU's uint8 batch.
+RandAugment costs ~20 ms of CPU per 32 x 224² clip (torchvision's ops: ~60-80 ms; measured on one
+core), and `AUG.ON_DEVICE` moves it out of the loader workers onto the GPU's uint8 batch.
 Both places call the same `ClipRandAugment`, so the two paths draw from one distribution.
 """
 from __future__ import annotations
