@@ -119,6 +119,15 @@ def test_deterministic_by_seed(tmp_path):
     assert describe_difference(os.path.join(a, "videos/train/right_0000.mp4"), os.path.join(c, "videos/train/right_0000.mp4"))
 
 
+def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path):
+    """The demo generates with a process pool, the tests in one process: both must give the same dataset."""
+    kwargs = dict(num_classes=2, videos_per_class=(2, 1, 0), num_frames=8, size=(32, 64), fps=30, seed=7)
+    serial = generate_synthetic_dataset(str(tmp_path / "serial"), workers=0, **kwargs)
+    pooled = generate_synthetic_dataset(str(tmp_path / "pooled"), workers=2, **kwargs)
+    problems = tree_difference(serial, pooled)
+    assert not problems, "\n".join(problems)
+
+
 def test_command_line_and_class_limit(tmp_path, capsys):
     main(["--out", str(tmp_path / "cli"), "--num-classes", "12", "--videos-per-class", "1", "0", "0",
           "--num-frames", "4", "--size", "32", "32"])
