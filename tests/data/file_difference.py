@@ -34,7 +34,7 @@ def mp4_box_path(data: bytes, offset: int) -> str:
             start, end = start + header, start + size
         else:
             start += size
-    return "/".join(path) or "no box"
+    return "/".join(path) or "none"
 
 
 def x264_options(data: bytes) -> str:

@@ -48,7 +48,7 @@ def test_mp4_box_path_walks_into_the_index():
     data = box(b"ftyp", b"isom") + box(b"moov", box(b"mvhd", b"x" * 8) + box(b"trak", box(b"tkhd", b"y" * 4)))
     assert mp4_box_path(data, 3) == "ftyp"
     assert mp4_box_path(data, data.index(b"yyyy")) == "moov/trak/tkhd"
-    assert mp4_box_path(data, len(data)) == "no box"
+    assert mp4_box_path(data, len(data)) == "none"
 
 
 def test_text_files_name_the_first_differing_line_and_missing_files(tmp_path):
