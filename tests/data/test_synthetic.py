@@ -4,12 +4,14 @@ Single frames cannot tell the classes apart by construction (uniform random posi
 shared shapes and colours: reversing a video gives a valid video of the opposite class); the
 tests check what can go wrong: that the encoded motion actually points the way its label says.
 """
-import filecmp
+import hashlib
 import os
 
 import numpy as np
 import pytest
 
+from file_difference import describe_difference, tree_difference
+from video_rs.data import synthetic
 from video_rs.data.decoders import decode
 from video_rs.data.encode import write_video
 from video_rs.data.mirror import MIRROR_PAIRS
@@ -102,18 +104,43 @@ def test_scaling_sense(motion):
         assert np.all(np.sign(np.diff(area)) * MOTIONS[motion][1][0] >= 0) and area[0] != area[-1]
 
 
-def test_deterministic_by_seed(tmp_path):
+def test_deterministic_by_seed(tmp_path, monkeypatch):
+    """The same seed writes the same folder, byte for byte (every file, no leftovers); another seed other videos.
+
+    A failure names the first differing byte and box, whether the decoded frames differ and whether the rendered
+    frames did (a spy on the renderer: rendering vs encoder); the folders stay under pytest's temporary directory.
+    """
+    rendered = []  # md5 of each rendered video, in the writer's order (split, class, index)
+
+    def recording_render(*args, **kwargs):
+        frames = render_motion(*args, **kwargs)
+        rendered.append(hashlib.md5(frames.tobytes()).hexdigest())
+        return frames
+
+    monkeypatch.setattr(synthetic, "render_motion", recording_render)
     kwargs = dict(num_classes=2, videos_per_class=(1, 1, 0), num_frames=8, size=(32, 64), fps=30)
     a = generate_synthetic_dataset(str(tmp_path / "a"), seed=7, **kwargs)
+    renders_a, rendered[:] = list(rendered), []
     b = generate_synthetic_dataset(str(tmp_path / "b"), seed=7, **kwargs)
+    renders_b = list(rendered)
     c = generate_synthetic_dataset(str(tmp_path / "c"), seed=8, **kwargs)
-    files = ["train.csv", "val.csv", "classes.txt", "videos/train/right_0000.mp4", "videos/val/left_0000.mp4"]
-    for name in files:  # on a failure, say whether the encoder (frames equal) or the rendering differs
-        same_frames = name.endswith(".csv") or name.endswith(".txt") or np.array_equal(
-            *(decode(os.path.join(root, name), list(range(8)), "pyav") for root in (a, b)))
-        assert filecmp.cmp(os.path.join(a, name), os.path.join(b, name), shallow=False), (name, same_frames)
-    assert not filecmp.cmp(os.path.join(a, files[3]), os.path.join(c, files[3]), shallow=False)
+    problems = tree_difference(a, b)
+    assert not problems, "\n".join(problems + [f"rendered frames equal, video by video (train right, train left, "
+                                                f"val right, val left): {[x == y for x, y in zip(renders_a, renders_b)]}"])
+    assert len(renders_a) == 4 and renders_a == renders_b
+    assert sorted(os.listdir(os.path.join(a, "videos", "train"))) == ["left_0000.mp4", "right_0000.mp4"]
     assert not os.listdir(os.path.join(a, "videos", "test")) and open(os.path.join(a, "test.csv")).read() == ""
+    assert describe_difference(os.path.join(a, "videos/train/right_0000.mp4"),
+                               os.path.join(c, "videos/train/right_0000.mp4")) is not None
+
+
+def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path):
+    """The demo generates with a process pool, the tests in one process: both must give the same dataset."""
+    kwargs = dict(num_classes=2, videos_per_class=(2, 1, 0), num_frames=8, size=(32, 64), fps=30, seed=7)
+    serial = generate_synthetic_dataset(str(tmp_path / "serial"), workers=0, **kwargs)
+    pooled = generate_synthetic_dataset(str(tmp_path / "pooled"), workers=2, **kwargs)
+    problems = tree_difference(serial, pooled)
+    assert not problems, "\n".join(problems)
 
 
 def test_command_line_and_class_limit(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """Writing H.264 mp4 files with PyAV: the synthetic dataset, test fixtures and dataset preparation.
 
 One writer so every file we produce is decodable by both backends (yuv420p, even sizes) and
-reproducible (one encoder thread: x264 output then depends only on the frames and options).
+reproducible (one encoder thread: x264 output then depends only on the frames, the options, the
+library build and the CPU's SIMD paths, not on timing).
 """
 from __future__ import annotations
 

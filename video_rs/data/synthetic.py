@@ -10,7 +10,11 @@ clean, so a small 3D CNN learns it from 8-16 frame clips at ~64 px within CPU mi
     root/{train,val,test}.csv                 "videos/<split>/<class>_0003.mp4 <label>"
     root/videos/<split>/<class>_<i>.mp4
 
-Deterministic by seed: every video draws from its own generator (seed, split, class, index).
+Deterministic by seed: every video draws from its own generator (seed, split, class, index), so one
+seed writes the same files byte for byte, in one process or many. That holds per CPU kind and PyAV
+build: x264 and FFmpeg's colour conversion pick SIMD code by CPU, and their SIMD and plain-C paths
+round differently (turning the SIMD paths off changes the bytes and some decoded pixel values), so
+another processor may write other bytes for the same rendered frames.
 The writer refuses a folder that holds anything but an earlier synthetic dataset (a user's videos,
 annotations or class names), so generated files never mix with real data.
 """
