@@ -73,7 +73,7 @@ def test_the_op_table_keeps_torchvisions_order():
 
 
 @pytest.mark.parametrize("factor", [0.0, 0.1, 0.55, 1.0, 1.37, 1.9])
-@pytest.mark.parametrize("shape", [(4, 3, 30, 41), (2, 3, 3, 3), (3, 1, 5, 7)])
+@pytest.mark.parametrize("shape", [(4, 3, 30, 41), (2, 3, 3, 3), (3, 1, 5, 7), (9, 3, 17, 12), (2, 5, 3, 8, 9)])
 def test_sharpness_equals_torchvisions_per_frame(factor, shape):
     video = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
     video[0, :, :2] = 255  # saturated and black areas: the clamp matters there

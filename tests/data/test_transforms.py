@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from video_rs.data.transforms import (ClipRandAugment, EvalTransform, TrainTransform, crop_and_resize, frames_to_video,
-                                      gather_clip, normalize_clips, random_resized_crop_box, scale_jitter_crop_box,
+                                      frame_planes, gather_clip, normalize_clips, random_resized_crop_box, scale_jitter_crop_box,
                                       spatial_crop_boxes, to_clip)
 
 
@@ -187,6 +187,8 @@ def test_to_clip_equals_torchs_permute_and_flip(channels_last, flip):
     assert torch.equal(out[1], expected) and not out[0].any()
     as_float = to_clip(video.float(), flip=flip)  # torch's own copy for what numpy does not take
     assert torch.equal(as_float, expected.float()) and as_float.is_contiguous()
+    planes = frame_planes(video, flip=flip)  # what RandAugment gets: the same frames, each channel a whole plane
+    assert torch.equal(planes, video.flip(-1) if flip else video) and planes.is_contiguous()
 
 
 def test_gather_clip_equals_index_select_into_the_clip_layout():
