@@ -102,7 +102,7 @@ def test_translate_equals_torchvisions_affine_for_every_shift(height, width):
             assert torch.equal(translate(video, pixels, axis), expected), (axis, pixels)
 
 
-SIZES = [(1, 5, 7), (2, 7, 5), (1, 3, 3), (3, 16, 16), (2, 31, 45), (1, 33, 20), (2, 64, 97)]  # (T, H, W)
+SIZES = [(1, 5, 7), (2, 7, 5), (1, 3, 3), (3, 16, 16), (2, 31, 45), (1, 33, 20), (2, 64, 97), (9, 17, 12)]  # (T, H, W)
 
 
 def varied_clip(draw: random.Random, frames: int, height: int, width: int) -> torch.Tensor:
