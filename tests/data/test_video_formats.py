@@ -245,3 +245,17 @@ def test_joined_ts_segments_keep_the_header_rate(format_video, tmp_path, backend
     with open_video(str(joined), backend) as video:
         assert video.fps == pytest.approx(FORMAT_CASES["ts_h264"].fps)
         assert video.num_frames == 4 * FORMAT_CASES["ts_h264"].frames
+
+
+def test_the_decord_routing_follows_a_file_replaced_under_the_same_name(format_video, tmp_path):
+    """The header verdict is remembered per file version: a file replaced by another kind is routed anew."""
+    import shutil
+
+    from video_rs.data.decoders import _not_for_decord
+
+    path = str(tmp_path / "clip.mp4")
+    shutil.copyfile(format_video("mp4_rotated_180"), path)  # H.264 in MP4: decord's
+    assert _not_for_decord(path) == "" and _not_for_decord(path) == ""
+    shutil.copyfile(format_video("mp4_mpeg4_bframes"), path)  # MPEG-4 Part 2 under the same name: PyAV's
+    assert _not_for_decord(path) == "mpeg4 in .mp4 files"
+    assert (decode(path, [0, 59], "decord") == decode_sequential(path, [0, 59])).all()
