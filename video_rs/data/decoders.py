@@ -39,6 +39,8 @@ import os
 from typing import Sequence
 
 import numpy as np
+import torch
+import torch.utils.dlpack
 
 from video_rs.data.pyav_video import SEEKABLE_FORMATS, PyAVVideo, decode_sequential
 from video_rs.data.video_file import (DEFAULT_FPS, DecodeError, VideoInfo, check_file, clamp_indices, consistent_fps,
@@ -120,7 +122,7 @@ class _DecordVideo:
             return self._pyav.get(indices)
         wanted, inverse = np.unique(clamp_indices(indices, self.num_frames), return_inverse=True)
         try:
-            frames = self._reader.get_batch(wanted.tolist()).asnumpy()
+            frames = _as_numpy(self._reader.get_batch(wanted.tolist()))
         except Exception as err:  # decord 0.6 fails on widths of 16, 24, 48, 72 px (a row-copy size check)
             self._pyav = self._fall_back(f"frames {wanted[0]}..{wanted[-1]}: {short_reason(err, self.path)}",
                                          retryable=True)
@@ -131,6 +133,12 @@ class _DecordVideo:
         self._reader = None
         if self._pyav is not None:
             self._pyav.close()
+
+
+def _as_numpy(frames) -> np.ndarray:
+    """A decord NDArray as numpy without a copy (DLPack; `asnumpy` copies every frame again, ~3.5 ms of a
+    training clip). The array keeps decord's buffer alive."""
+    return torch.utils.dlpack.from_dlpack(frames.to_dlpack()).numpy()
 
 
 def _not_for_decord(path: str) -> str:
