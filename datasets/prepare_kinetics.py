@@ -19,8 +19,8 @@ import functools
 import os
 import sys
 
-from video_rs.data.prepare import (CopyFormat, add_resize_arguments, index_videos, read_official_kinetics_csv, resize_all,
-                                   write_lines)
+from video_rs.data.prepare import (CopyFormat, add_resize_arguments, index_videos, read_official_kinetics_csv,
+                                   resize_all, write_lines)
 from video_rs.engine.logging import progress
 
 

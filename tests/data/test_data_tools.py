@@ -126,7 +126,8 @@ def test_prepare_kinetics_resizes_resumes_and_reports_missing(kinetics_download,
     tool = load_script("datasets/prepare_kinetics.py")
     out = kinetics_download / "k400_32"
     argv = ["--annotations", str(kinetics_download / "train.csv"), "--videos", str(kinetics_download / "raw"),
-            "--out", str(out), "--split", "train", "--short-side", "32", "--gop", "4", "--workers", "2", "--fast-decode"]
+            "--out", str(out), "--split", "train", "--short-side", "32", "--gop", "4", "--workers", "2",
+            "--fast-decode"]
     assert tool.main(argv) == 0
     assert "2 videos in train.csv, 1 missing, 0 failed" in capsys.readouterr().out
     assert open(out / "classes.txt").read().split() == ["abseiling", "zumba"]

@@ -49,8 +49,9 @@ def test_one_open_video_serves_several_requests(index_video, frame_numbers, back
         assert video.num_frames == 60
         for indices in ([50, 52], [4, 6], [58, 59], [0]):
             assert frame_numbers(video.get(indices)).tolist() == indices
-        kept = [(indices, video.get(indices)) for indices in ([1, 2], [40, 41], [7, 9])]  # same sizes: a reused buffer would show
-        for indices, frames in kept:  # frames handed out earlier are never overwritten by later requests
+        # frames handed out earlier are never overwritten by later requests (same sizes: a reused buffer would show)
+        kept = [(indices, video.get(indices)) for indices in ([1, 2], [40, 41], [7, 9])]
+        for indices, frames in kept:
             assert frame_numbers(frames).tolist() == indices
 
 
