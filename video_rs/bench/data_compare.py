@@ -28,7 +28,7 @@ from video_rs.bench.data_throughput import _with, with_loader_settings
 from video_rs.data import dataset as dataset_module
 from video_rs.data.decoders import open_video
 from video_rs.data.loader import build_loader, endless_batches
-from video_rs.data.sampling import decode_groups, random_clip_indices
+from video_rs.data.sampling import decode_groups
 from video_rs.data.transforms import frames_to_video
 
 TRAIN_TARGET, TEST_TARGET = 330, 1000  # clips/s one GPU needs (RS-50 train / multi-view test)
@@ -113,20 +113,14 @@ def _train_draws(loader, batches: int) -> list[list[tuple[int, int]]]:
     return draws
 
 
-def _clip_of(dataset, video: int, seed: int, opened) -> np.ndarray:
-    """The frames the train item (video, seed) samples: the dataset's first draw under that seed."""
-    s = dataset.sampling
-    generator = torch.Generator().manual_seed(seed)
-    return random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps, generator,
-                               short_video=s.short_video)
-
-
 def _replayed(dataset, items) -> list[tuple[str, np.ndarray, float]]:
     """(path, frames, fps) of each train item (video, seed), for the baselines to decode the same clips."""
     out = []
     for video, seed in items:
         with open_video(dataset.paths[video], dataset.backend) as opened:
-            out.append((dataset.paths[video], _clip_of(dataset, video, seed, opened), opened.fps))
+            # the train item's first draw under its seed
+            clip = dataset.clip_indices(opened, torch.Generator().manual_seed(seed))
+            out.append((dataset.paths[video], clip, opened.fps))
     return out
 
 
@@ -259,14 +253,11 @@ def test_frames_decoded(dataset, videos: list[int]) -> dict:
 def clip_by_clip_item(dataset, video: int, seed: int) -> torch.Tensor:
     """A train item the way the loader made it before batches were written in place: sample, decode, transform
     each copy into its own tensor, stack (the reference the in-place batch must equal)."""
-    s = dataset.sampling
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         with open_video(dataset.paths[video], dataset.backend) as opened:
-            clips = [random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps)
-                     for _ in range(dataset.clips_per_video)]
-            frames = opened.get(np.concatenate(clips))
-        frames = frames.reshape((len(clips), s.num_frames) + frames.shape[1:])
+            frames = opened.get(np.concatenate([dataset.clip_indices(opened) for _ in range(dataset.clips_per_video)]))
+        frames = frames.reshape((dataset.clips_per_video, dataset.sampling.num_frames) + frames.shape[1:])
         return torch.stack([dataset.transform(frames_to_video(f)) for f in frames
                             for _ in range(dataset.augmentations_per_clip)])
 

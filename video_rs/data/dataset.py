@@ -176,6 +176,12 @@ class VideoClipDataset(Dataset):
         return (clips, torch.full((count,), self.labels[video], dtype=torch.int64),
                 torch.full((count,), video, dtype=torch.int64), views.to(torch.int64))
 
+    def clip_indices(self, video, generator: torch.Generator | None = None) -> np.ndarray:
+        """Frames of one random training clip of an opened video (from `generator`, else torch's default)."""
+        s = self.sampling
+        return random_clip_indices(video.num_frames, s.num_frames, s.sampling_rate, video.fps, s.target_fps, generator,
+                                   short_video=s.short_video)
+
     def view_indices(self, video) -> list[np.ndarray]:
         """Frames of each temporal view of an opened video (evaluation)."""
         s = self.sampling
@@ -249,13 +255,9 @@ class VideoClipDataset(Dataset):
 
     def _train_clips(self, video: int, out: torch.Tensor) -> torch.Tensor:
         """K random clips decoded in one pass over the file, each transformed S times (repeated augmentation)."""
-        s = self.sampling
         with open_video(self.paths[video], self.backend) as opened:
-            clips = [random_clip_indices(opened.num_frames, s.num_frames, s.sampling_rate, opened.fps, s.target_fps,
-                                         short_video=s.short_video)
-                     for _ in range(self.clips_per_video)]
-            frames = opened.get(np.concatenate(clips))
-        frames = frames.reshape((self.clips_per_video, s.num_frames) + frames.shape[1:])
+            frames = opened.get(np.concatenate([self.clip_indices(opened) for _ in range(self.clips_per_video)]))
+        frames = frames.reshape((self.clips_per_video, self.sampling.num_frames) + frames.shape[1:])
         copies = self.augmentations_per_clip
         for i, clip in enumerate(frames):
             for j in range(copies):
