@@ -99,6 +99,15 @@ def all_gather_object(obj: Any) -> list[Any]:
     return gathered
 
 
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's `obj` on every rank (e.g. a decision only rank 0 can make after reading disk)."""
+    if not is_dist():
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
 def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     """Element-wise sum over ranks of a short list of numbers (counts, loss sums)."""
     if not is_dist():

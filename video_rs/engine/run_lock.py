@@ -16,7 +16,7 @@ import socket
 from typing import Iterator
 
 from video_rs.config import ConfigError
-from video_rs.engine.distributed import all_gather_object, is_main_process
+from video_rs.engine.distributed import broadcast_object, is_main_process
 from video_rs.engine.logging import check_output_dir
 from video_rs.engine.session import start_run
 
@@ -109,7 +109,7 @@ def hold_output_dir(output_dir: str) -> Iterator[None]:
                 error = str(err)
             except OSError as err:  # e.g. a full disk while writing the holder: the other ranks must not wait
                 error = f"cannot write the lock file in OUTPUT_DIR {output_dir!r}: {err}"
-        error = all_gather_object(error)[0]  # rank 0's answer, on every rank
+        error = broadcast_object(error)  # rank 0's answer, on every rank
         if error:
             raise OutputDirUnavailable(error)
         _held[key] = [handle, 0]
