@@ -15,8 +15,8 @@ import sys
 from video_rs.config import ConfigError
 from video_rs.cli import config_parser, parse_config_args, run_tool
 from video_rs.engine.checkpoint import cfg_from_checkpoint, load_checkpoint
-from video_rs.engine.distributed import cleanup_distributed
 from video_rs.engine.evaluate import test, with_checkpoint_output_dir
+from video_rs.engine.session import run_session
 
 
 def _cfg(parser: argparse.ArgumentParser):
@@ -38,7 +38,5 @@ if __name__ == "__main__":
     parser = config_parser(__doc__)
     parser.add_argument("--checkpoint", default="", help="checkpoint file (default: TEST.CHECKPOINT_FILE_PATH, "
                                                          "else the newest in OUTPUT_DIR/checkpoints)")
-    try:
+    with run_session():
         sys.exit(run_tool(lambda: test(_cfg(parser))))
-    finally:
-        cleanup_distributed()

@@ -135,7 +135,6 @@ def read_record(row_dir: str) -> dict | None:
 
 
 def _write_record(row_dir: str, record: dict) -> None:
-    os.makedirs(row_dir, exist_ok=True)
     path = os.path.join(row_dir, ROW_RECORD_FILE)
     with atomic_write(path, encoding="utf-8") as handle:
         json.dump(record, handle, indent=1)
