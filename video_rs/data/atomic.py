@@ -30,24 +30,32 @@ def fsync_folder(folder: str) -> None:
 
 
 @contextlib.contextmanager
+def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
+    """`with atomic_path(path) as tmp:` the block writes the file `tmp` (a fresh name beside `path`, its
+    folder created), which replaces `path` when the block ends. An exception inside the block removes
+    `tmp` and leaves `path` as it was. For writers that take a file name (video encoders)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = unique_temp_path(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
 def atomic_write(path: str, mode: str = "w", *, durable: bool = False, **open_kwargs) -> Iterator[IO]:
     """`with atomic_write(path) as handle:` writes a temp file that replaces `path` when the block ends.
 
     An exception inside the block removes the temp file and leaves `path` as it was. `durable`
     fsyncs the file and its folder (checkpoints: the rename survives a power cut).
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = unique_temp_path(path)
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, mode.replace("w", "x"), **open_kwargs) as handle:
             yield handle
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
     if durable:
-        fsync_folder(folder)
+        fsync_folder(os.path.dirname(os.path.abspath(path)))

@@ -26,7 +26,7 @@ from fractions import Fraction
 from typing import Iterable
 
 from video_rs.data.annotations import VIDEO_EXTENSIONS
-from video_rs.data.atomic import unique_temp_path
+from video_rs.data.atomic import atomic_path
 from video_rs.data.check import check_video
 from video_rs.data.decoders import display_frame, open_video
 from video_rs.data.encode import VideoWriter
@@ -88,9 +88,7 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
 
     if os.path.exists(dst) and check_video(dst, 0, "pyav").ok:
         return "skipped"
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    partial = unique_temp_path(dst, ".partial.mp4")
-    try:
+    with atomic_path(dst, ".partial.mp4") as partial:
         with open_video(src, "pyav") as video:  # the decoding contract's rate and upright size
             source_fps = Fraction(video.fps).limit_denominator(1001)
             height, width = scaled_size(video.info.height, video.info.width, short_side)
@@ -105,11 +103,6 @@ def resize_video(src: str, dst: str, *, short_side: int = 256, gop: int | None =
                         frame = display_frame(frame, stream)  # upright pixels; the copy carries no rotation flag
                         writer.write_frame(frame.reformat(width=width, height=height, format="yuv420p",
                                                           interpolation="AREA"))
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
-    os.replace(partial, dst)
     return "done"
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch.distributed as dist
 
 from video_rs.data.annotations import name_a_few
-from video_rs.data.atomic import atomic_write, unique_temp_path
+from video_rs.data.atomic import atomic_path, atomic_write
 from video_rs.config import ConfigError
 from video_rs.data.encode import write_video
 
@@ -143,9 +143,8 @@ def _write_one(job: tuple) -> None:
     path, motion, seed_key, num_frames, height, width, fps = job
     frames = render_motion(motion, np.random.default_rng(seed_key), num_frames=num_frames, height=height,
                            width=width)
-    partial = unique_temp_path(path, ".partial.mp4")
-    write_video(partial, frames, fps=fps, crf=18)
-    os.replace(partial, path)  # a crash never leaves a half-written video under its real name
+    with atomic_path(path, ".partial.mp4") as partial:  # a crash never leaves a half-written video under its name
+        write_video(partial, frames, fps=fps, crf=18)
 
 
 def check_generation_folder(root: str) -> None:
