@@ -12,6 +12,7 @@ to use as DATA.PATH_TO_DATA_DIR; --json saves the full report. --verify-frames [
 random frames of N readable videos per split (default 20; `all`) by seeking with the backend and
 compares them with a sequential decode; videos that return wrong frames are listed (exit 1).
 """
+import dataclasses
 import functools
 import json
 import os
@@ -100,8 +101,7 @@ def main(argv=None) -> int:
                                         workers=args.workers, seed=cfg.RNG_SEED,
                                         progress=functools.partial(progress, desc=f"{split} frames", leave=True))
             print(format_seek_checks(split, seek_checks, backend))
-            reports[-1]["seek_check"] = [{"path": c.path, "indices": c.indices, "wrong": c.wrong, "reason": c.reason}
-                                         for c in seek_checks]
+            reports[-1]["seek_check"] = [dataclasses.asdict(check) for check in seek_checks]
             any_bad |= any(c.wrong for c in seek_checks)
         if args.write_clean:
             kept = write_clean_csv(os.path.join(args.write_clean, f"{split}.csv"), checks, videos.class_names)

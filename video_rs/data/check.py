@@ -81,10 +81,6 @@ class SeekCheck:
     wrong: dict[int, float] = field(default_factory=dict)  # index -> mean |difference| from the sequential decode
     reason: str | None = None  # why it could not be checked
 
-    @property
-    def reliable(self) -> bool:
-        return not self.wrong and self.reason is None
-
 
 def verify_seeking(path: str, backend: str, *, num_indices: int = 4, seed: int = 0) -> SeekCheck:
     """Fetch `num_indices` random frames of `path` by seeking (a fresh open each) and compare them with a
