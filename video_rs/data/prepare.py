@@ -140,10 +140,11 @@ def resize_all(jobs: list[tuple], workers: int, *, progress=None) -> tuple[Count
 def add_resize_arguments(parser) -> None:
     """The argparse options every preparation script shares: --out, --workers and `CopyFormat`'s."""
     parser.add_argument("--out", required=True, help="dataset folder to write (DATA.PATH_TO_DATA_DIR)")
-    parser.add_argument("--short-side", type=int, default=256, help="256 or 320 in the literature")
-    parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (32: faster clip seeks)")
-    parser.add_argument("--crf", type=int, default=23, help="x264 quality (lower = better, larger)")
-    parser.add_argument("--fps", type=float, default=None,
+    parser.add_argument("--short-side", type=int, default=CopyFormat.short_side, help="256 or 320 in the literature")
+    parser.add_argument("--gop", type=int, default=CopyFormat.gop,
+                        help="keyframe interval in frames (32: faster clip seeks)")
+    parser.add_argument("--crf", type=int, default=CopyFormat.crf, help="x264 quality (lower = better, larger)")
+    parser.add_argument("--fps", type=float, default=CopyFormat.fps,
                         help="lower the frame rate to this (training copies: DATA.TARGET_FPS / DATA.SAMPLING_RATE, "
                              "15 for the recipes; see datasets/README.md)")
     parser.add_argument("--fast-decode", action="store_true",
