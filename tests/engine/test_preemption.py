@@ -291,3 +291,29 @@ def test_a_signal_the_parent_set_to_be_ignored_stays_ignored():
             assert signal.getsignal(signal.SIGTERM) == triggers._note
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _poll_on_a_host_group(rank: int, store: str, results: str) -> None:
+    import torch.distributed as dist
+
+    from video_rs.engine import preemption
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    preemption.dist.get_backend = lambda *args: "nccl"  # as under NCCL: poll must agree through its own gloo group
+    with preemption.CheckpointTriggers() as triggers:
+        triggers.arm()
+        if rank == 1:
+            triggers.received = int(signal.SIGTERM)
+        answer = triggers.poll(step=1)
+    with open(f"{results}.{rank}", "w") as handle:
+        handle.write(f"{answer[0]} {answer[1]} {triggers._group is not None}")
+    dist.destroy_process_group()
+
+
+def test_under_a_gpu_backend_the_ranks_agree_on_a_stop_through_a_host_group(tmp_path):
+    """The stop flag is all-reduced on a gloo group beside NCCL, so no rank reads a GPU tensor after each step."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_poll_on_a_host_group, args=(str(tmp_path / "store"), str(tmp_path / "answer")), nprocs=2)
+    for rank in (0, 1):
+        assert (tmp_path / f"answer.{rank}").read_text() == f"{int(signal.SIGTERM)} False True"

@@ -66,6 +66,14 @@ def _signal_own_group_from_outside(signum: int) -> None:
                    start_new_session=True)  # not a member of the group it signals
 
 
+def _host_group():
+    """A process group whose collectives run on the host: None (the default group) when that is gloo
+    already or there is no group; else a new gloo group of every rank (every rank must call this)."""
+    if not is_dist() or dist.get_backend() == "gloo":
+        return None
+    return dist.new_group(backend="gloo")
+
+
 class CheckpointTriggers:
     """Notes SIGTERM / SIGINT between `arm()` and the end of the `with` block; `poll` says what to do after a step."""
 
@@ -75,6 +83,7 @@ class CheckpointTriggers:
         self._last_checkpoint = 0.0
         self._previous: dict[int, object] = {}
         self._hook = _signal_hook()
+        self._group = None  # the process group `poll` agrees through (None: the default one)
 
     def __enter__(self) -> "CheckpointTriggers":
         return self
@@ -86,6 +95,7 @@ class CheckpointTriggers:
                 if signal.getsignal(signum) is signal.SIG_IGN:
                     continue  # ignored by whoever started us (a background job): keep it so
                 self._previous[signum] = signal.signal(signum, self._note)
+        self._group = _host_group()
         self.checkpoint_saved()
 
     def checkpoint_saved(self) -> None:
@@ -96,10 +106,12 @@ class CheckpointTriggers:
         self.received = self.received or signum
         signal.signal(signum, self._previous.get(signum) or signal.SIG_DFL)  # a second one acts at once
 
-    def poll(self, step: int, device: torch.device) -> tuple[int, bool]:
+    def poll(self, step: int) -> tuple[int, bool]:
         """(signal to stop for or 0, whether the checkpoint period has passed), the same on every rank.
 
-        Every rank calls it at the same points (after each step, at each epoch's end).
+        Every rank calls it at the same points (after each step, at each epoch's end). The ranks agree on
+        the host (a gloo group beside NCCL): a GPU all-reduce read back here would make the host wait for
+        every step's GPU work before it could queue the next.
         """
         if self._hook is not None and self._hook[1] == step and is_main_process():
             (signum, _, group), self._hook = self._hook, None
@@ -112,8 +124,8 @@ class CheckpointTriggers:
         due = bool(self.period_s) and is_main_process() and clock() - self._last_checkpoint >= self.period_s
         if not is_dist():
             return self.received, due
-        flags = torch.tensor([self.received, int(due)], dtype=torch.int64, device=device)
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        flags = torch.tensor([self.received, int(due)], dtype=torch.int64)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=self._group)
         return int(flags[0]), bool(flags[1])
 
     def __exit__(self, *exc) -> None:

@@ -173,7 +173,7 @@ def train_one_epoch(model: nn.Module, loader, state: TrainState, runtime: Runtim
             log.info("epoch %d iter %d/%d loss %.4f lr %.5f %.1f clips/s data %.3fs", epoch + 1, it + 1, steps,
                      record["loss"], lr, record["clips_per_s"], record["data_time"])
             window.update(start=time.perf_counter(), data=0.0, clips=0, iters=0)
-        signum, due = triggers.poll(schedule.step_count, runtime.device) if triggers is not None else (0, False)
+        signum, due = triggers.poll(schedule.step_count) if triggers is not None else (0, False)
         if (signum or due) and it + 1 < steps:  # after the epoch's last step, train() saves the epoch instead
             _check_finite(nonfinite, epoch, it, cfg)
             path = save_position({"step_in_epoch": it + 1, "epoch_totals": torch.tensor(
@@ -299,7 +299,7 @@ def _train(cfg, triggers: CheckpointTriggers) -> dict:
         if saved:
             last_path = _save(cfg, epoch + 1, state, class_names, val_metrics)
             triggers.checkpoint_saved()
-        signum, _ = triggers.poll(state.schedule.step_count, device)
+        signum, _ = triggers.poll(state.schedule.step_count)
         if signum:
             raise _stopped(signum, last_path if saved else _save(cfg, epoch + 1, state, class_names, val_metrics))
     writer.close()
