@@ -14,7 +14,7 @@ import yaml
 from fvcore.common.config import CfgNode
 
 from video_rs.config.defaults import get_defaults
-from video_rs.config.validate import ConfigError, validate_cfg
+from video_rs.config.validate import ConfigError, flatten_keys, validate_cfg
 
 __all__ = ["CfgNode", "ConfigError", "load_cfg", "cfg_to_yaml", "flatten_keys", "parse_yaml"]
 
@@ -65,17 +65,6 @@ def _describe_source(path: str | None, opts: Sequence[str] | None) -> str:
 def cfg_to_yaml(cfg: CfgNode) -> str:
     """The resolved config as YAML, loadable again by `load_cfg`."""
     return cfg.dump()
-
-
-def flatten_keys(tree: Mapping, prefix: str = "") -> dict:
-    """{'A': {'B': 1}} -> {'A.B': 1}: nested YAML as the full key names `load_cfg` uses."""
-    flat: dict = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten_keys(value, prefix=f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

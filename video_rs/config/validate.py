@@ -6,7 +6,7 @@ ranges, choices and combinations. Each failure names the key and the file it cam
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from video_rs.config.depths import STAGE_BLOCKS
 
@@ -101,13 +101,15 @@ def _get(cfg, key: str) -> Any:
     return node
 
 
-def _leaves(node, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(full key, value) of every leaf of the config tree."""
-    for key, value in node.items():
-        if isinstance(value, dict):
-            yield from _leaves(value, f"{prefix}{key}.")
+def flatten_keys(tree: Mapping, prefix: str = "") -> dict:
+    """{'A': {'B': 1}} -> {'A.B': 1}: nested YAML as the full key names `load_cfg` uses."""
+    flat: dict = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_keys(value, prefix=f"{prefix}{key}."))
         else:
-            yield f"{prefix}{key}", value
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _numbers(value: Any) -> Iterator[float]:
@@ -131,7 +133,7 @@ def validate_cfg(cfg, *, source: str = "config", origins: dict[str, str] | None 
         where = source if origin is None or origin == source else f"{origin} (loading {source})"
         raise ConfigError(f"{where}: {key} = {_get(cfg, key)!r} is invalid: {why}")
 
-    for key, value in _leaves(cfg):
+    for key, value in flatten_keys(cfg).items():
         if not all(math.isfinite(v) for v in _numbers(value)):
             fail(key, "must be a finite number (not inf or nan)")
     for key, allowed in CHOICES.items():
