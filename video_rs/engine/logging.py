@@ -10,31 +10,13 @@ import logging
 import math
 import os
 import sys
-import tempfile
 from typing import Any, Iterable
 
-from video_rs.config import ConfigError
 from video_rs.data.atomic import atomic_write
 from video_rs.data.progress import progress as report_progress
 from video_rs.engine.distributed import is_main_process
 
 LOGGER_NAME = "video_rs"
-
-
-def check_output_dir(output_dir: str) -> None:
-    """Stop at start-up, before any data is read, when OUTPUT_DIR is empty or cannot be written.
-
-    Otherwise the first checkpoint (an epoch later) or results.json (after the whole test) fails.
-    """
-    if not output_dir.strip():
-        raise ConfigError("OUTPUT_DIR is empty: a run writes its log, checkpoints and results there; give it a folder")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-        probe, probe_path = tempfile.mkstemp(dir=output_dir, prefix=".write_test_")
-        os.close(probe)
-        os.remove(probe_path)
-    except OSError as err:
-        raise ConfigError(f"OUTPUT_DIR {output_dir!r} cannot be written: {err.strerror or err}") from None
 
 
 def setup_logging(output_dir: str | None) -> logging.Logger:

@@ -13,11 +13,11 @@ import json
 import logging
 import os
 import socket
+import tempfile
 from typing import Iterator
 
 from video_rs.config import ConfigError
 from video_rs.engine.distributed import broadcast_object, is_main_process
-from video_rs.engine.logging import check_output_dir
 from video_rs.engine.session import start_run
 
 LOCK_FILE = ".lock"
@@ -57,6 +57,22 @@ def _holder(handle) -> str:
     if not info:
         return "a run that has not written its details yet"
     return f"pid {info.get('pid')} on host {info.get('host')}, started {info.get('started')}"
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Stop at start-up, before any data is read, when OUTPUT_DIR is empty or cannot be written.
+
+    Otherwise the first checkpoint (an epoch later) or results.json (after the whole test) fails.
+    """
+    if not output_dir.strip():
+        raise ConfigError("OUTPUT_DIR is empty: a run writes its log, checkpoints and results there; give it a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe, probe_path = tempfile.mkstemp(dir=output_dir, prefix=".write_test_")
+        os.close(probe)
+        os.remove(probe_path)
+    except OSError as err:
+        raise ConfigError(f"OUTPUT_DIR {output_dir!r} cannot be written: {err.strerror or err}") from None
 
 
 def _acquire(output_dir: str):
