@@ -54,21 +54,22 @@ def _check_job(job: tuple[str, int, str]) -> VideoCheck:
     return check_video(*job)
 
 
-def _run_jobs(function, jobs: list, workers: int, progress) -> list:
-    """`function` over `jobs` in `workers` processes, in order; `progress` wraps the result iterator."""
+def run_jobs(function, jobs: list, workers: int, progress=None, *, chunksize: int | None = None) -> list:
+    """`function` over `jobs` in `workers` processes (in this one for 1), in order; `progress(iterator,
+    total=n)` wraps the result iterator. `chunksize`: jobs a process takes at a time (default: up to 64)."""
     wrap = progress or (lambda iterable, total: iterable)
-    if workers <= 1:
+    if workers <= 1 or len(jobs) <= 1:
         return list(wrap(map(function, jobs), total=len(jobs)))
-    with ProcessPoolExecutor(workers) as pool:
-        return list(wrap(pool.map(function, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8)))),
-                         total=len(jobs)))
+    with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+        chunksize = chunksize or max(1, min(64, len(jobs) // (workers * 8)))
+        return list(wrap(pool.map(function, jobs, chunksize=chunksize), total=len(jobs)))
 
 
 def check_videos(videos: VideoList, backend: str, *, workers: int = 1, progress=None) -> list[VideoCheck]:
     """Check every video (in `workers` processes); `progress(iterator, total=n)` wraps the results
     (e.g. `video_rs.engine.logging.progress`)."""
     jobs = [(path, label, backend) for path, label in zip(videos.paths, videos.labels)]
-    return _run_jobs(_check_job, jobs, workers, progress)
+    return run_jobs(_check_job, jobs, workers, progress)
 
 
 SAME_FRAME_MEAN_DIFF = 1.0  # mean |difference| up to which two decodes are the same frame (colour rounding)
@@ -110,7 +111,7 @@ def _verify_job(job: tuple[str, str, int]) -> SeekCheck:
 def verify_videos(paths: Sequence[str], backend: str, *, workers: int = 1, seed: int = 0,
                   progress=None) -> list[SeekCheck]:
     """`verify_seeking` on every path (in `workers` processes)."""
-    return _run_jobs(_verify_job, [(path, backend, seed) for path in paths], workers, progress)
+    return run_jobs(_verify_job, [(path, backend, seed) for path in paths], workers, progress)
 
 
 def format_seek_checks(split: str, checks: Sequence[SeekCheck], backend: str) -> str:

@@ -20,14 +20,13 @@ import itertools
 import os
 import shutil
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
 from video_rs.data.annotations import VIDEO_EXTENSIONS
 from video_rs.data.atomic import atomic_path
-from video_rs.data.check import check_video
+from video_rs.data.check import check_video, run_jobs
 from video_rs.data.decoders import display_frame, open_video
 from video_rs.data.encode import VideoWriter
 from video_rs.data.progress import progress as report_progress
@@ -122,18 +121,10 @@ def resize_all(jobs: list[tuple], workers: int, *, progress=None) -> tuple[Count
     """
     counts, failed = Counter(), {}
     wrap = progress or (lambda iterable, total: report_progress(iterable, total=total, desc="resize"))
-
-    def collect(results):
-        for dst, status, error in wrap(results, total=len(jobs)):
-            counts[status] += 1
-            if status == "failed":
-                failed[dst] = error
-
-    if workers <= 1 or len(jobs) <= 1:
-        collect(map(resize_job, jobs))
-    else:
-        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
-            collect(pool.map(resize_job, jobs, chunksize=4))
+    for dst, status, error in run_jobs(resize_job, jobs, workers, wrap, chunksize=4):  # encodes are slow: small chunks
+        counts[status] += 1
+        if status == "failed":
+            failed[dst] = error
     return counts, failed
 
 
