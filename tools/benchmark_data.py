@@ -22,12 +22,10 @@ training. --json saves the rows.
 import json
 import sys
 
-from video_rs.bench.data_compare import compare_sets, run_compare, test_frames_decoded, worker_overhead
+from video_rs.bench.data_compare import compare_sets, run_compare, worker_overhead
 from video_rs.bench.data_throughput import describe_loader, measure_loader
 from video_rs.bench.randaugment_ops import print_randaugment_ops, time_randaugment_ops
 from video_rs.cli import config_parser, parse_config_args, run_tool
-from video_rs.data.dataset import VideoClipDataset
-from video_rs.data.loader import load_videos
 
 
 def parse_args(argv=None):
@@ -59,16 +57,15 @@ def compare(args, cfg) -> list[dict]:
     rows = run_compare(cfg, rounds=args.rounds, warmup=args.warmup, num_workers=workers, backend=backend)
     print(f"{'variant':<15} {'clips':>5} {'clips/s':>8} {'clips/CPU-s':>11} {'CPU ms/clip':>11} "
           f"{'x CPU of 1st':>12} {'cores/GPU':>9}")
-    for row in rows:
+    *variants, frames = rows
+    for row in variants:
         print(f"{row['variant']:<15} {row['clips']:>5} {row['clips_per_s']:>8.1f} {row['clips_per_cpu_s']:>11.1f} "
               f"{row['cpu_ms_per_clip']:>11.1f} {row['cpu_vs_first']:>12.2f} {row['cores_for_target']:>9.1f}  "
               f"(for {row['target_clips_per_s']} {row['kind']} clips/s)")
-    dataset = VideoClipDataset.from_cfg(cfg, "test", load_videos(cfg, "test"))
-    frames = test_frames_decoded(dataset, list(range(dataset.num_videos)))
+    videos = frames["videos"]
     print(f"test frames decoded per video (forward-decode count from the keyframes): per view "
-          f"{frames['per_view'] / dataset.num_videos:.0f}, decode-once {frames['decode_once'] / dataset.num_videos:.0f}, "
-          f"one pass {frames['one_pass'] / dataset.num_videos:.0f}")
-    rows.append({"variant": "test frames decoded", **frames, "videos": dataset.num_videos})
+          f"{frames['per_view'] / videos:.0f}, decode-once {frames['decode_once'] / videos:.0f}, "
+          f"one pass {frames['one_pass'] / videos:.0f}")
     return rows
 
 

@@ -26,6 +26,7 @@ import torch
 
 from video_rs.bench.data_throughput import _with, with_loader_settings
 from video_rs.data import dataset as dataset_module
+from video_rs.data.dataset import VideoClipDataset
 from video_rs.data.decoders import open_video
 from video_rs.data.loader import build_loader, endless_batches
 from video_rs.data.sampling import decode_groups
@@ -163,21 +164,23 @@ def per_view_item(dataset, video: int) -> torch.Tensor:
     return torch.cat(views)
 
 
-def _started(loader) -> tuple[Iterator, list[int], tuple]:
-    """An endless stream over `loader`, its worker processes (started here) and its first batch."""
+def _started(loader) -> tuple[Iterator, list[int]]:
+    """An endless stream over `loader` with its first batch taken, and its worker processes (started by it)."""
     before = set(_children(os.getpid()))
     stream = endless_batches(loader)
-    first = next(stream)
-    return stream, sorted(set(_children(os.getpid())) - before), first
+    next(stream)
+    return stream, sorted(set(_children(os.getpid())) - before)
 
 
-def build_variants(cfg, *, rounds: int, num_workers: int | None, backend: str | None) -> list[Variant]:
-    """The five variants; round 0 of each is already run here (the loaders' first batches start their workers)."""
+def build_variants(cfg, *, rounds: int, num_workers: int | None,
+                   backend: str | None) -> tuple[list[Variant], VideoClipDataset]:
+    """The five variants and the test dataset they read; round 0 of each is already run here (the loaders'
+    first batches start their workers)."""
     cfg = with_loader_settings(cfg, num_workers, backend)
     train, test = build_loader(cfg, "train"), build_loader(cfg, "test")
     draws = _train_draws(train, rounds)
-    train_stream, train_workers, _ = _started(train)
-    test_stream, test_workers, _ = _started(test)
+    train_stream, train_workers = _started(train)
+    test_stream, test_workers = _started(test)
     test_videos = list(test.batch_sampler)  # videos per test batch, in loader order
     dataset = train.dataset
 
@@ -199,17 +202,18 @@ def build_variants(cfg, *, rounds: int, num_workers: int | None, backend: str | 
         Variant("train loader", "train", lambda r: len(next(train_stream)[0]), train_workers),
         Variant("test per view", "test", test_per_view),
         Variant("test loader", "test", lambda r: len(next(test_stream)[0]), test_workers),
-    ]
+    ], test.dataset
 
 
 def run_compare(cfg, *, rounds: int = 6, warmup: int = 1, num_workers: int | None = None,
                 backend: str | None = None) -> list[dict]:
-    """Rows of clips/s, CPU ms per clip and cores per GPU for each variant, after `warmup` untimed rounds.
+    """Rows of clips/s, CPU ms per clip and cores per GPU for each variant, after `warmup` untimed rounds,
+    then a row of the frames decoded per test video (`test_frames_decoded`, plus "videos").
 
     The loaders' round 0 is their first batch (worker start-up), so `warmup` is at least 1.
     """
     warmup = max(warmup, 1)
-    variants = build_variants(cfg, rounds=rounds + warmup, num_workers=num_workers, backend=backend)
+    variants, test_dataset = build_variants(cfg, rounds=rounds + warmup, num_workers=num_workers, backend=backend)
     for variant in variants[:2] + variants[3:4]:
         variant.step(0)
     spent = {}
@@ -232,7 +236,8 @@ def run_compare(cfg, *, rounds: int = 6, warmup: int = 1, num_workers: int | Non
         base = first[row["kind"]]
         row["cpu_vs_first"] = row["cpu_ms_per_clip"] / base["cpu_ms_per_clip"]
         row["clips_per_core_vs_first"] = base["cpu_ms_per_clip"] / row["cpu_ms_per_clip"]
-    return rows
+    frames = test_frames_decoded(test_dataset, list(range(test_dataset.num_videos)))
+    return rows + [{"variant": "test frames decoded", **frames, "videos": test_dataset.num_videos}]
 
 
 def test_frames_decoded(dataset, videos: list[int]) -> dict:
