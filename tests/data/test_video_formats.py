@@ -55,6 +55,7 @@ def test_backend_equals_the_sequential_decode(reference, name, backend):
     with open_video(path, backend) as video:
         assert video.num_frames == count
         assert video.fps == pytest.approx(case.fps, rel=1e-3)
+        pixels = video.pixels_per_frame  # read before any decoding: from the header
         info = video.info
         for indices in ([0, last // 2, last], sorted(random), random + [3, 3], [last, 0], [last - 1, last, last + 4]):
             got = video.get(indices)
@@ -63,6 +64,7 @@ def test_backend_equals_the_sequential_decode(reference, name, backend):
             assert np.abs(got.astype(int) - expected).max() <= TOLERANCE[backend], indices
     height, width = frames.shape[1:3]
     assert (info.num_frames, info.height, info.width, info.rotation) == (count, height, width, case.rotation)
+    assert pixels == height * width
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

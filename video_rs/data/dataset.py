@@ -210,10 +210,10 @@ class VideoClipDataset(Dataset):
     def _frames_per_decode(opened) -> int:
         """Frames one decode may hold (EVAL_DECODE_BYTES); 1 (view by view) when the size cannot be read."""
         try:
-            info = opened.info  # decord decodes frame 0 for it
+            pixels = opened.pixels_per_frame
         except DecodeError:
             return 1
-        return max(1, EVAL_DECODE_BYTES // (info.height * info.width * 3))
+        return max(1, EVAL_DECODE_BYTES // (pixels * 3))
 
     def _decode_views(self, opened, indices: list[np.ndarray], temporal: list[int], clips: torch.Tensor,
                       views: torch.Tensor) -> None:

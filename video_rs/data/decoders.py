@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -111,6 +111,17 @@ class _DecordVideo:
         return video
 
     @property
+    def pixels_per_frame(self) -> int:
+        """From the header where PyAV reads it (no decoding), else from frame 0."""
+        if self._pyav is not None:
+            return self._pyav.pixels_per_frame
+        try:
+            return _header(self.path).pixels_per_frame
+        except DecodeError:
+            info = self.info
+            return info.height * info.width
+
+    @property
     def info(self) -> VideoInfo:
         if self._pyav is not None:
             return self._pyav.info
@@ -144,25 +155,32 @@ def _as_numpy(frames) -> np.ndarray:
 def _not_for_decord(path: str) -> str:
     """Which kind of file `path` is, when decord is not frame-exact on it ("hevc in .mp4 files", "...
     with an edit list"); "" when decord serves it. From the header: no decoding."""
-    codec, kinds, hides_frames = _header(path)
-    kind = f"{codec} in {os.path.splitext(path)[1].lower() or kinds[0]} files"
-    if not set(kinds) & set(DECORD_EXACT.get(codec, ())):
+    header = _header(path)
+    kind = f"{header.codec} in {os.path.splitext(path)[1].lower() or header.kinds[0]} files"
+    if not set(header.kinds) & set(DECORD_EXACT.get(header.codec, ())):
         return kind
-    if hides_frames:  # an edit list that hides frames (a cut made without re-encoding): decord numbers them too
+    if header.hides_frames:  # an edit list that hides frames (a cut made without re-encoding): decord numbers them too
         return f"{kind} with an edit list"
     return ""
 
 
-def _header(path: str) -> tuple[str, tuple[str, ...], bool]:
-    """(codec, container kinds, whether an edit list hides frames) of `path`, remembered per file version
-    (path, size, modification time): a training run opens each video again every epoch, and reading the
-    header with PyAV cost ~2.6 ms of a ~55 ms training clip (measured)."""
+class _Header(NamedTuple):
+    codec: str
+    kinds: tuple[str, ...]  # the container's demuxer names
+    hides_frames: bool  # an edit list hides frames
+    pixels_per_frame: int  # as stored (a rotation turns a frame, never changes its pixel count)
+
+
+def _header(path: str) -> _Header:
+    """What PyAV's header says of `path`, remembered per file version (path, size, modification time): a
+    training run opens each video again every epoch, and reading the header with PyAV cost ~2.6 ms of a
+    ~55 ms training clip (measured)."""
     stat = os.stat(path)
     return _read_header(path, stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=2**18)
-def _read_header(path: str, size: int, modified_ns: int) -> tuple[str, tuple[str, ...], bool]:
+def _read_header(path: str, size: int, modified_ns: int) -> _Header:
     """`_header` of one version of a file (failures raise, so they are never remembered)."""
     av = import_av()
     try:
@@ -170,8 +188,8 @@ def _read_header(path: str, size: int, modified_ns: int) -> tuple[str, tuple[str
             if not container.streams.video:
                 raise DecodeError(path, "no video stream")
             stream = container.streams.video[0]
-            return (stream.codec_context.name, tuple(container_kinds(container)),
-                    any(entry.is_discard for entry in stream.index_entries))
+            return _Header(stream.codec_context.name, tuple(container_kinds(container)),
+                           any(entry.is_discard for entry in stream.index_entries), int(stream.height * stream.width))
     except DecodeError:
         raise
     except Exception as err:
@@ -191,7 +209,8 @@ def _first_frame_rotation(path: str) -> int:
 
 def open_video(path: str, backend: str):
     """An open video: `.num_frames`, `.fps`, `.info` (VideoInfo; may decode frame 0 for the size and
-    rotation), `.get(indices)` -> uint8 [T, H, W, 3] by the contract above, `.close()`.
+    rotation), `.pixels_per_frame` (from the header: no decoding), `.get(indices)` -> uint8 [T, H, W, 3]
+    by the contract above, `.close()`.
 
     Use as a context manager. Raises `DecodeError` when the file cannot be opened. One open video
     serves many requests: PyAV continues decoding forward where the next request starts later.
@@ -214,6 +233,10 @@ class _Closing:
     @property
     def info(self) -> VideoInfo:
         return self.video.info
+
+    @property
+    def pixels_per_frame(self) -> int:
+        return self.video.pixels_per_frame
 
     def get(self, indices: Sequence[int]) -> np.ndarray:
         return self.video.get(indices)

@@ -98,6 +98,11 @@ class PyAVVideo:
         height, width = self._size[::-1] if self.rotation in (90, 270) else self._size
         return VideoInfo(self.num_frames, self.fps, height, width, self.rotation)
 
+    @property
+    def pixels_per_frame(self) -> int:
+        """From the header: no decoding (a rotation turns a frame, never changes its pixel count)."""
+        return self._size[0] * self._size[1]
+
     def _tolerance(self, num_frames: int) -> float:
         return max(2, self.TAIL_TOLERANCE * num_frames)
 
