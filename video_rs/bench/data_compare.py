@@ -16,6 +16,7 @@ other variants run, so its wall-clock clips/s is not reported; clips per CPU-sec
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -267,17 +268,41 @@ def clip_by_clip_item(dataset, video: int, seed: int) -> torch.Tensor:
                             for _ in range(dataset.augmentations_per_clip)])
 
 
+def _seeded_keys(num_videos: int, rounds: int, batch: int) -> list[list[tuple[int, int]]]:
+    """`rounds` + 1 batches (round 0 warms up) of train items (video, seed), the same on every call."""
+    generator = torch.Generator().manual_seed(0)
+    return [[(int(torch.randint(num_videos, (), generator=generator)), 1000 * r + i) for i in range(batch)]
+            for r in range(rounds + 1)]
+
+
+def _load_as_worker(dataset, keys) -> None:
+    """A batch loaded in this process as a loader worker loads it (written in place into shared memory)."""
+    from unittest import mock
+
+    with mock.patch("torch.utils.data.get_worker_info", lambda: object()):
+        dataset.__getitems__(keys)
+
+
+def _interleaved_cpu(runs: list[Callable[[list], object]], keys: list[list]) -> list[float]:
+    """CPU seconds each run spends on the batches `keys[1:]`, the runs taking turns first round by round
+    (so load from other work hits them alike); round 0 warms up."""
+    spent = [0.0] * len(runs)
+    order = list(range(len(runs)))
+    for r, batch_keys in enumerate(keys):
+        for i in order[r % len(order):] + order[:r % len(order)]:
+            cpu = time.process_time()
+            runs[i](batch_keys)
+            if r:
+                spent[i] += time.process_time() - cpu
+    return spent
+
+
 def worker_overhead(cfg, *, rounds: int = 8, batch: int = 4) -> list[dict]:
     """CPU a loader worker spends per train clip, in this process, three ways on the same clips, interleaved:
     the decord floor, the clip-by-clip path (stack, collate, then the copy into shared memory that sending a
     batch from a worker makes), and `__getitems__` writing in place into a shared batch."""
-    from unittest import mock
-
     dataset = build_loader(with_loader_settings(cfg, 0, None), "train").dataset
-    generator = torch.Generator().manual_seed(0)
-    keys = [[(int(torch.randint(dataset.num_videos, (), generator=generator)), 1000 * r + i) for i in range(batch)]
-            for r in range(rounds + 1)]
-
+    keys = _seeded_keys(dataset.num_videos, rounds, batch)
     replayed = {id(batch_keys): _replayed(dataset, batch_keys) for batch_keys in keys}
 
     def floor(batch_keys):
@@ -287,19 +312,9 @@ def worker_overhead(cfg, *, rounds: int = 8, batch: int = 4) -> list[dict]:
     def clip_by_clip(batch_keys):
         torch.cat([clip_by_clip_item(dataset, video, seed) for video, seed in batch_keys]).share_memory_()
 
-    def in_place(batch_keys):
-        with mock.patch("torch.utils.data.get_worker_info", lambda: object()):
-            dataset.__getitems__(batch_keys)
-
-    variants = {"decord floor": floor, "clip by clip (before)": clip_by_clip, "in place (now)": in_place}
-    spent = dict.fromkeys(variants, 0.0)
-    for r, batch_keys in enumerate(keys):
-        names = list(variants)[r % 3:] + list(variants)[:r % 3]
-        for name in names:
-            cpu = time.process_time()
-            variants[name](batch_keys)
-            if r:  # round 0 warms up
-                spent[name] += time.process_time() - cpu
+    variants = {"decord floor": floor, "clip by clip (before)": clip_by_clip,
+                "in place (now)": lambda batch_keys: _load_as_worker(dataset, batch_keys)}
+    spent = dict(zip(variants, _interleaved_cpu(list(variants.values()), keys)))
     clips = rounds * batch * dataset.clips_per_item
     floor_ms = 1000 * spent["decord floor"] / clips
     return [{"variant": name, "cpu_ms_per_clip": 1000 * cpu / clips, "overhead_ms": 1000 * cpu / clips - floor_ms,
@@ -313,8 +328,6 @@ def compare_sets(cfg, data_dirs: list[str], *, rounds: int = 8, batch: int = 4,
 
     `randaugment_too`: each copy also with AUG.ENABLE True (RandAugment in the workers), on the same items.
     """
-    from unittest import mock
-
     settings = [(d, aug) for d in data_dirs for aug in ((False, True) if randaugment_too else (None,))]
 
     def dataset_for(data_dir, aug):
@@ -323,18 +336,8 @@ def compare_sets(cfg, data_dirs: list[str], *, rounds: int = 8, batch: int = 4,
         return build_loader(with_loader_settings(_with(cfg, **overrides), 0, None), "train").dataset
 
     datasets = [dataset_for(*setting) for setting in settings]
-    spent = [0.0] * len(datasets)
-    generator = torch.Generator().manual_seed(0)
-    order = list(range(len(datasets)))
-    for r in range(rounds + 1):
-        keys = [(int(torch.randint(datasets[0].num_videos, (), generator=generator)), 1000 * r + i)
-                for i in range(batch)]
-        for i in order[r % len(order):] + order[:r % len(order)]:
-            cpu = time.process_time()
-            with mock.patch("torch.utils.data.get_worker_info", lambda: object()):
-                datasets[i].__getitems__(keys)
-            if r:
-                spent[i] += time.process_time() - cpu
+    keys = _seeded_keys(datasets[0].num_videos, rounds, batch)
+    spent = _interleaved_cpu([functools.partial(_load_as_worker, dataset) for dataset in datasets], keys)
     clips = rounds * batch * datasets[0].clips_per_item
     first = spent[0] / clips
     return [{"data_dir": d, "randaugment": aug, "cpu_ms_per_clip": 1000 * cpu / clips, "vs_first": cpu / clips / first,
