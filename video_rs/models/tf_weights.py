@@ -163,11 +163,7 @@ def load_tf_weights(model: nn.Module, path: str, *, allow_mismatch: bool = False
     if not checkpoint.tensors:
         raise WeightConversionError(f"{path}: no model variables (model/... or backbone/...) in the checkpoint")
     result = convert_tf_variables(checkpoint.tensors, model)
-    problems = result.problems()
-    if problems and not allow_mismatch:
-        raise WeightConversionError(
-            f"{path}: {len(problems)} problem(s) mapping the Model Garden weights onto this network "
-            "(Model Garden's layout: configs/k400/3d_resnetrs50_model_garden.yaml with the checkpoint's "
-            "RESNET.DEPTH):\n  " + "\n  ".join(problems))
-    model.load_state_dict(result.state_dict, strict=False)
+    result.load_into(model, allow_mismatch=allow_mismatch, source=path,
+                     context="mapping the Model Garden weights onto this network (Model Garden's layout: "
+                             "configs/k400/3d_resnetrs50_model_garden.yaml with the checkpoint's RESNET.DEPTH)")
     return result, checkpoint

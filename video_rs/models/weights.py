@@ -134,6 +134,14 @@ class Conversion:
         return ([f"network: {s}" for s in self.structure] + [f"unmapped source tensor: {s}" for s in self.unmapped]
                 + [f"shape mismatch: {s}" for s in self.mismatched] + [f"not in source: {s}" for s in self.missing])
 
+    def load_into(self, model: nn.Module, *, allow_mismatch: bool, source: str, context: str) -> None:
+        """Load `state_dict` into `model`; unless `allow_mismatch`, any problem first raises a
+        WeightConversionError: "`source`: N problem(s) `context`:" and the list."""
+        problems = self.problems()
+        if problems and not allow_mismatch:
+            raise WeightConversionError(f"{source}: {len(problems)} problem(s) {context}:\n  " + "\n  ".join(problems))
+        model.load_state_dict(self.state_dict, strict=False)
+
     def as_load_report(self) -> dict[str, list[str]]:
         """The {"loaded", "skipped", "missing"} report of `video_rs.engine.finetune.load_pretrained`."""
         skipped = sorted(name for name in _HEAD if name not in self.state_dict)
@@ -249,12 +257,8 @@ def inflate_timm_weights(model: nn.Module, path: str, *, mode: str = "center", a
     initialisation; the returned `Conversion` still lists them all.
     """
     result = convert_timm_state_dict(read_timm_state_dict(path), model, mode=mode)
-    problems = result.problems()
-    if problems and not allow_mismatch:
-        raise WeightConversionError(
-            f"{path}: {len(problems)} problem(s) mapping the timm weights onto this 3D network "
-            "(2D-compatible options: RESNET.STEM v1, STEM_POOL conv, SHORTCUT avgpool, SELF_GATING none, "
-            "SE_RATIO 0.25, PADDING symmetric, the same DEPTH and width):\n  " + "\n  ".join(problems)
-        )
-    model.load_state_dict(result.state_dict, strict=False)
+    result.load_into(model, allow_mismatch=allow_mismatch, source=path,
+                     context="mapping the timm weights onto this 3D network (2D-compatible options: RESNET.STEM v1, "
+                             "STEM_POOL conv, SHORTCUT avgpool, SELF_GATING none, SE_RATIO 0.25, PADDING symmetric, "
+                             "the same DEPTH and width)")
     return result
